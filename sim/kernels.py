@@ -1,0 +1,292 @@
+"""Pure numpy decision rules and influence arithmetic.
+
+Arrays in, arrays out; randomness only from a `numpy.random.Generator` passed in. No mesa
+import, no I/O. Axis convention, with any number of leading batch axes (`...`):
+
+- power arrays `(..., P)`; state arrays `(..., S)`;
+- pair arrays `(..., J, S)` with partners J = the P acting powers then `other`;
+- sector arrays `(..., P, S, K)`.
+
+A state-level function reduces over the partner axis (-2) and works element-wise over the
+state axis (-1), so a StateAgent can pass its own column as `[..., :, s:s+1]` and the
+ensemble engine can pass every state of every run at once: the arithmetic is the same.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+EPS = 1e-12
+SECTOR_TRANSPORT = 2  # index of "transport" in vocabulary.SECTORS
+
+
+class QuarterDraws(NamedTuple):
+    """All random numbers one quarter uses, drawn in a fixed order whatever happens."""
+
+    order: np.ndarray  # (..., P) uniform keys: powers act in ascending key order
+    alloc: np.ndarray  # (..., P, S, K) standard normal taste shocks on project values
+    gdp: np.ndarray  # (..., S) standard normal GDP growth shocks
+    scandal: np.ndarray  # (..., P, S) standard normal corruption-scandal shocks
+    protest: np.ndarray  # (..., P, S) uniform draws for protests
+
+
+def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
+                 n_sectors: int) -> QuarterDraws:
+    """Draw one quarter's random numbers: always the same count, in the same order.
+
+    Args:
+        rng: The run's generator.
+        n_powers: P. n_states: S. n_sectors: K.
+
+    Returns:
+        The quarter's draws.
+    """
+    return QuarterDraws(
+        order=rng.random(n_powers),
+        alloc=rng.standard_normal((n_powers, n_states, n_sectors)),
+        gdp=rng.standard_normal(n_states),
+        scandal=rng.standard_normal((n_powers, n_states)),
+        protest=rng.random((n_powers, n_states)),
+    )
+
+
+# --------------------------------------------------------------------------- generic
+
+def softmax(x: np.ndarray, temperature: float | np.ndarray = 1.0, axis: int = -1) -> np.ndarray:
+    """Logit choice probabilities exp(x/T) / sum exp(x/T) along `axis` (numerically stable)."""
+    z = np.asarray(x, dtype=float) / temperature
+    z = z - np.max(z, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def shares(values: np.ndarray, axis: int = -2) -> np.ndarray:
+    """Each entry's share of the total along `axis`; an all-zero total goes to the last entry.
+
+    The last entry along the partner axis is `other`, so influence no one holds stays with
+    the rest of the world and shares always sum to 1.
+    """
+    v = np.maximum(np.asarray(values, dtype=float), 0.0)
+    total = np.sum(v, axis=axis, keepdims=True)
+    out = np.divide(v, total, out=np.zeros_like(v), where=total > EPS)
+    empty = np.broadcast_to(total <= EPS, v.shape)
+    if np.any(empty):
+        idx = [slice(None)] * v.ndim
+        idx[axis] = slice(-1, None)
+        last = np.zeros_like(v)
+        last[tuple(idx)] = 1.0
+        out = np.where(empty, last, out)
+    return out
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float)))
+
+
+# --------------------------------------------------------------------------- powers
+
+def sector_endowment(oil, gas, metals, uranium, transit, labour, connectivity,
+                     local_processing, mining_penalty: float) -> np.ndarray:
+    """What each state offers each sector, shape (..., S, K), from its endowment indexes.
+
+    energy = max(oil, gas); mining = max(metals, uranium) x (1 - penalty x local_processing);
+    transport = transit; digital = labour x min(connectivity, 2) / 2 + 0.1;
+    manufacturing = labour.
+    """
+    energy = np.maximum(oil, gas)
+    mining = np.maximum(metals, uranium) * (1.0 - mining_penalty * local_processing)
+    digital = labour * np.minimum(connectivity, 2.0) / 2.0 + 0.1
+    return np.stack([energy, mining, transit, digital, labour], axis=-1)
+
+
+def project_values(priority, endowment, openness, risk, size, connectivity, fdi_elasticity,
+                   strategic, transit) -> np.ndarray:
+    """Expected value of each (state, sector) project for each power, shape (..., P, S, K).
+
+    value = priority[p,k] x endowment[s,k] x openness[p,s] x (1 - risk[s]) x size[s]
+            x connectivity[s]^fdi_elasticity, plus strategic[p] x transit[s] on transport.
+
+    With allocation temperature 1 a power's spending in a state is proportional to this
+    value, so a 10% cut in shipment time (connectivity up ~11%) raises inflows by about
+    fdi_elasticity x 10%.
+    """
+    base = (openness * (1.0 - risk) * size * connectivity ** fdi_elasticity)[..., None]
+    val = priority[..., :, None, :] * endowment[..., None, :, :] * base
+    corridor = (strategic[..., :, None] * transit[..., None, :])[..., None] * base
+    k = np.arange(val.shape[-1]) == SECTOR_TRANSPORT
+    return val + corridor * k
+
+
+def project_risk(fragility, debt_to_gdp, w_fragility, w_debt):
+    """Risk that discounts project values: fragility and debt burden, clipped to [0, 0.95]."""
+    return np.clip(w_fragility * fragility + w_debt * np.minimum(debt_to_gdp, 1.0), 0.0, 0.95)
+
+
+def economic_size(gdp, elasticity):
+    """Relative economic size (gdp / mean gdp over states)^elasticity, shape (..., S)."""
+    return (gdp / np.mean(gdp, axis=-1, keepdims=True)) ** elasticity
+
+
+def rival_signal(latest_flow, avg_flow) -> np.ndarray:
+    """How far rivals' engagement in each state runs above its recent average, shape (..., P, S).
+
+    For power p and state s: the sum over rivals q != p of max(0, latest/avg - 1) for q in s,
+    weighted by q's share of recent engagement in s. Powers that already acted this quarter
+    show their new flow; the rest show last quarter's, so the order of moves matters.
+    """
+    momentum = np.maximum(latest_flow / (avg_flow + 1e-9) - 1.0, 0.0)
+    weight = avg_flow / (np.sum(avg_flow, axis=-2, keepdims=True) + 1e-9)
+    total = np.sum(momentum * weight, axis=-2, keepdims=True)
+    return total - momentum * weight
+
+
+def allocate(budget_q, values, signal, rival_response, noise, noise_sd, temperature) -> np.ndarray:
+    """Split each power's quarterly budget over (state, sector) by a logit choice.
+
+    Utility = log(value) + rival_response x rival signal + noise_sd x noise; the weights are
+    softmax(utility / temperature) over all (state, sector) pairs of the power.
+
+    Args:
+        budget_q: (..., P) budget to spend this quarter, USD bn.
+        values: (..., P, S, K) project values (zero means nothing to buy).
+        signal: (..., P, S) rival signal.
+        rival_response: (..., P).
+        noise: (..., P, S, K) standard normal draws.
+        noise_sd: taste-shock scale.
+        temperature: logit temperature.
+
+    Returns:
+        (..., P, S, K) spending, USD bn per quarter; sums to budget_q over (S, K).
+    """
+    util = (np.log(values + 1e-9) + (rival_response[..., None] * signal)[..., None]
+            + noise_sd * noise)
+    shape = util.shape
+    flat = util.reshape(*shape[:-2], shape[-2] * shape[-1])
+    w = softmax(flat, temperature, axis=-1).reshape(shape)
+    return w * budget_q[..., None, None]
+
+
+def security_split(capacity, values, temperature) -> np.ndarray:
+    """Split each power's security effort over states by a logit on `values`, shape (..., P, S).
+
+    Args:
+        capacity: (..., P) effort available this quarter.
+        values: (..., P, S) threat x openness plus standing ties.
+        temperature: logit temperature.
+    """
+    return softmax(values, temperature, axis=-1) * capacity[..., None]
+
+
+# --------------------------------------------------------------------------- states
+
+def grow_gdp(gdp, growth, inflow_annual, growth_from_investment, shock, shock_sd):
+    """One quarter of nominal GDP growth: trend, plus investment inflow, plus a shock.
+
+    Returns:
+        (new gdp, annualised growth rate used).
+    """
+    rate = growth + growth_from_investment * inflow_annual / gdp + shock_sd * 2.0 * shock
+    return gdp * (1.0 + rate / 4.0), rate
+
+
+def improve_connectivity(connectivity, transport_annual, gdp, gain):
+    """Connectivity rises with the square root of transport investment relative to GDP."""
+    return connectivity + gain * np.sqrt(np.maximum(transport_annual, 0.0) / gdp) / 4.0
+
+
+def trade_target(base, gdp, gdp0, gdp_elasticity, stock, stock0, investment_elasticity,
+                 connectivity, corridor, connectivity_elasticity, affinity, bloc_bonus):
+    """Where a pair's trade heads: its base level scaled by the drivers, shape (..., J, S).
+
+    target = base x (gdp/gdp0)^e_gdp x ((stock + 1% gdp) / (stock0 + 1% gdp0))^e_inv
+             x connectivity^(e_conn x corridor[j]) x affinity x (1 + bloc bonus).
+    """
+    inv = ((stock + 0.01 * gdp) / (stock0 + 0.01 * gdp0)) ** investment_elasticity
+    conn = connectivity ** (connectivity_elasticity * corridor[..., :, None])
+    return base * (gdp / gdp0) ** gdp_elasticity * inv * conn * affinity * (1.0 + bloc_bonus)
+
+
+def relax(current, target, speed):
+    """Move part of the way (speed in [0, 1]) from current toward target."""
+    return current + speed * (target - current)
+
+
+def sentiment_target(anchor, jobs_annual, gdp, growth_excess, engaged, own_labour,
+                     inflow_share, debt, hidden_debt, debt_share, p):
+    """Sentiment each state's public heads toward for each partner, shape (..., J, S).
+
+    anchor + jobs x local-job inflow/GDP + growth x growth above trend x engaged
+    - labour x own_labour_share x share of inflows - debt x (debt + hidden share)/GDP.
+    `p` holds the weights (sentiment_jobs, sentiment_growth, sentiment_labour, sentiment_debt).
+    """
+    return (anchor
+            + p["sentiment_jobs"] * jobs_annual / gdp
+            + p["sentiment_growth"] * growth_excess * engaged
+            - p["sentiment_labour"] * own_labour * inflow_share
+            - p["sentiment_debt"] * (debt + hidden_debt * debt_share) / gdp)
+
+
+def update_sentiment(mood, target, speed, scandal, scandal_sd, corruption, engagement_share):
+    """Relax mood toward target, then apply corruption scandals (only ever negative).
+
+    A scandal hits partner j in state s with size scandal_sd x corruption[s] x j's share of
+    engagement in s x max(draw, 0). Returns mood clipped to [-1, 1].
+    """
+    hit = scandal_sd * corruption * engagement_share * np.maximum(scandal, 0.0)
+    return np.clip(relax(mood, target, speed) - hit, -1.0, 1.0)
+
+
+def protest_probability(mood, fragility, presence, threshold, steepness, p_max):
+    """Quarterly chance of protests against a partner: fragile states, low sentiment, and a
+    visible presence (`presence` in [0, 1], e.g. scaled share of inflows)."""
+    return p_max * fragility * presence * sigmoid(steepness * (threshold - mood))
+
+
+def protest_damage(damage, protests, drop, recovery):
+    """Openness lost to protests: recovers geometrically, jumps by `drop` on a new protest."""
+    healed = damage * (1.0 - recovery)
+    return np.where(protests, 1.0 - (1.0 - healed) * (1.0 - drop), healed)
+
+
+def alignment_scores(econ_share, security_share, security_demand, mood, debt_share, trade_share,
+                     hedging, tilt, p):
+    """Each state's score of each partner, with its terms, shape (..., J, S) each.
+
+    Returns:
+        A dict of the terms (economy, security, sentiment, dependence, hedging) and their
+        sum under "score". Terms enter with their sign.
+    """
+    terms = {
+        "economy": p["align_economy"] * econ_share,
+        "security": p["align_security"] * security_demand * security_share,
+        "sentiment": p["align_sentiment"] * mood,
+        "dependence": -p["align_dependence"] * (debt_share + trade_share ** 2),
+        "hedging": -p["align_hedging"] * hedging * tilt,
+    }
+    terms["score"] = sum(terms.values())
+    return terms
+
+
+def influence(channel_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel shares and weighted influence per partner and state.
+
+    Args:
+        channel_values: (..., C, J, S) raw values per channel.
+        weights: (C,) channel weights (need not sum to 1).
+
+    Returns:
+        (channel shares (..., C, J, S), influence (..., J, S)); both sum to 1 over J.
+    """
+    sh = shares(channel_values, axis=-2)
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum() if w.sum() > 0 else np.full_like(w, 1.0 / len(w))
+    return sh, np.einsum("c,...cjs->...js", w, sh)
+
+
+def regional(values: np.ndarray, state_weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over the state axis (-1): the regional figure."""
+    w = state_weights / np.sum(state_weights, axis=-1, keepdims=True)
+    return np.sum(values * w[..., None, :], axis=-1)

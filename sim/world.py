@@ -1,0 +1,175 @@
+"""The world as numpy arrays, and scheduled events applied to it.
+
+`WorldState` turns a validated `Scenario` into arrays (powers `(P,)`, states `(S,)`, pairs
+`(J, S)` with J = powers then `other`) plus the dynamic quantities the model updates each
+quarter. `EventSchedule` applies and undoes event effects. No file access, no Mesa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import Effect, Event, Scenario
+from sim.vocabulary import SECTORS, PairAttrs, PowerAttrs, StateAttrs
+
+PRIORITY_FIELDS = tuple(f"priority_{k}" for k in SECTORS)
+
+
+class WorldState:
+    """All arrays of one run. Attribute names follow the vocabulary; see docs/ODD.md.
+
+    Pair attributes hold anchors (exports, imports, security_ties, sentiment, openness,
+    trade_affinity) or stocks (investment_stock, debt, remittances); the dynamic trade
+    levels, mood, protest damage, tilt and security effort live in their own arrays.
+    """
+
+    def __init__(self, scenario: Scenario):
+        w = scenario.world
+        self.powers = w.power_names
+        self.partners = w.partner_names
+        self.states = w.state_names
+        self.sectors = list(SECTORS)
+        self.params = scenario.params.model_dump()
+        P, J, S = len(self.powers), len(self.partners), len(self.states)
+        self.n_powers, self.n_partners, self.n_states = P, J, S
+
+        for name in PowerAttrs.model_fields:
+            if name not in PRIORITY_FIELDS:
+                setattr(self, name, np.array([getattr(w.powers[p], name) for p in self.powers],
+                                             dtype=float))
+        self.priority = np.array([[getattr(w.powers[p], f) for f in PRIORITY_FIELDS]
+                                  for p in self.powers], dtype=float)
+        for name in StateAttrs.model_fields:
+            setattr(self, name, np.array([getattr(w.states[s], name) for s in self.states],
+                                         dtype=float))
+        for name in PairAttrs.model_fields:
+            setattr(self, name, np.array([[getattr(w.pairs[(j, s)], name) for s in self.states]
+                                          for j in self.partners], dtype=float))
+
+        # Start-of-run references.
+        self.gdp0 = self.gdp.copy()
+        self.investment_stock0 = self.investment_stock.copy()
+        # Dynamic state.
+        self.trade_exports = self.exports.copy()
+        self.trade_imports = self.imports.copy()
+        self.mood = self.sentiment.copy()
+        self.damage = np.zeros((J, S))
+        self.tilt = np.full((J, S), 1.0 / J)
+        self.security_effort = np.zeros((J, S))
+        self.security_provided = np.zeros((J, S))
+        self.flow = np.zeros((P, S, len(SECTORS)))  # this quarter's spending, USD bn
+        self.flow_latest = np.zeros((P, S))  # latest quarterly engagement per pair
+        self.flow_avg = np.zeros((P, S))  # moving average of it (rival signal)
+        self.inflow = np.zeros((J, S))  # accepted inflow, USD bn/yr
+        self.loans = np.zeros((J, S))  # new loans this quarter, USD bn
+        self.engagement = np.zeros(P)  # accepted engagement this quarter, USD bn
+        self.growth_rate = self.gdp_growth.copy()
+        self.protests = np.zeros((J, S), dtype=bool)
+        self.protest_count = np.zeros((J, S), dtype=int)
+        self.terms: dict[str, np.ndarray] = {}
+        self.channel_shares = np.zeros((6, J, S))
+        self.state_influence = np.zeros((J, S))
+        self.region_influence = np.zeros(J)
+
+    def other_index(self) -> int:
+        """Row of `other` in pair arrays."""
+        return self.n_partners - 1
+
+    def state_weights(self) -> np.ndarray:
+        """Weights of the regional average: GDP or population."""
+        return self.population if self.params["regional_weighting"] == "population" else self.gdp
+
+    def effective_openness(self) -> np.ndarray:
+        """Openness after protest damage, (J, S)."""
+        return self.openness * (1.0 - self.damage)
+
+    def locate(self, path: tuple[str, ...]) -> tuple[str, tuple]:
+        """The array name and index an effect path refers to."""
+        kind = path[0]
+        if kind == "params":
+            return "params", (path[1],)
+        if kind == "powers":
+            p = self.powers.index(path[1])
+            if path[2] in PRIORITY_FIELDS:
+                return "priority", (p, PRIORITY_FIELDS.index(path[2]))
+            return path[2], (p,)
+        if kind == "states":
+            return path[2], (self.states.index(path[1]),)
+        return path[3], (self.partners.index(path[1]), self.states.index(path[2]))
+
+    def get(self, path: tuple[str, ...]) -> float:
+        """Current value at a path."""
+        name, idx = self.locate(path)
+        if name == "params":
+            return self.params[idx[0]]
+        return float(getattr(self, name)[idx])
+
+    def put(self, path: tuple[str, ...], value: float) -> None:
+        """Write a value at a path."""
+        name, idx = self.locate(path)
+        if name == "params":
+            self.params[idx[0]] = float(value)
+        else:
+            getattr(self, name)[idx] = value
+
+
+_OPS = {
+    "set": lambda old, v: v,
+    "add": lambda old, v: old + v,
+    "scale": lambda old, v: old * v,
+}
+
+
+@dataclass
+class _Undo:
+    quarter: int
+    event_id: str
+    path: tuple[str, ...]
+    op: str
+    value: float
+    old: float
+
+
+class EventSchedule:
+    """Fires scenario events at their quarter and undoes temporary ones when they end."""
+
+    def __init__(self, events: tuple[Event, ...]):
+        self.events = events
+        self._pending: list[_Undo] = []
+
+    def apply(self, world: WorldState, quarter: int) -> list[str]:
+        """End the events due to end, then fire those due now.
+
+        Returns:
+            Log lines, e.g. "start ukraine_war_2022", "end kyrgyz_debt_crisis".
+        """
+        log = []
+        due = [u for u in self._pending if u.quarter == quarter]
+        for u in reversed(due):  # undo in reverse order of application
+            cur = world.get(u.path)
+            if u.op == "set":
+                world.put(u.path, u.old)
+            elif u.op == "add":
+                world.put(u.path, cur - u.value)
+            else:
+                world.put(u.path, cur / u.value)
+        for eid in dict.fromkeys(u.event_id for u in due):
+            log.append(f"end {eid}")
+        self._pending = [u for u in self._pending if u.quarter != quarter]
+        for ev in self.events:
+            if ev.quarter != quarter:
+                continue
+            for eff in ev.effects:
+                self._fire(world, ev, eff, quarter)
+            log.append(f"start {ev.id}")
+        return log
+
+    def _fire(self, world: WorldState, ev: Event, eff: Effect, quarter: int) -> None:
+        for path in eff.paths:
+            old = world.get(path)
+            world.put(path, _OPS[eff.op](old, eff.value))
+            if ev.duration is not None:
+                self._pending.append(
+                    _Undo(quarter + ev.duration, ev.id, path, eff.op, eff.value, old))
