@@ -70,6 +70,8 @@ def shares(values: np.ndarray, axis: int = -2) -> np.ndarray:
     """
     v = np.maximum(np.asarray(values, dtype=float), 0.0)
     total = np.sum(v, axis=axis, keepdims=True)
+    if (total > EPS).all():
+        return v / total
     out = np.divide(v, total, out=np.zeros_like(v), where=total > EPS)
     empty = np.broadcast_to(total <= EPS, v.shape)
     if np.any(empty):

@@ -36,6 +36,7 @@ class InfluenceModel(mesa.Model):
         self.quarter = scenario.start - 1  # index of the last simulated quarter
         self.event_log: list[tuple[str, str]] = []
         self.quarter_cache: dict[str, np.ndarray] = {}
+        self.last_order: list[str] = []
         self.powers = AgentSet(
             [PowerAgent(self, i, n) for i, n in enumerate(self.world.powers)], random=self.random)
         self.states = AgentSet(
@@ -114,7 +115,9 @@ class InfluenceModel(mesa.Model):
             self.event_log.append((self.quarter_label, line))
         self._prepare_quarter()
         w.protests[:] = False
-        self.powers.sort(key=lambda a: draws.order[a.index]).do("act", draws)
+        ordered = self.powers.sort(key=lambda a: draws.order[a.index])
+        self.last_order = [a.name for a in ordered]
+        ordered.do("act", draws)
         self.states.do("act", draws)
         w.flow_avg = 0.75 * w.flow_avg + 0.25 * w.flow_latest
         self._compute_influence()
