@@ -89,7 +89,7 @@ def state_step(w, s: slice, draws: QuarterDraws) -> None:
                                  + p["equity_share"] * w.flow_latest[:, s])
     w.investment_stock[o, s] *= ratio
     w.debt[:P, s] = w.debt[:P, s] * (1.0 - w.debt_repayment[s] / 4.0) + w.loans[:P, s]
-    w.debt[o, s] *= ratio
+    w.debt[o, s] *= ratio ** p["other_debt_gdp_elasticity"]
     w.inflow[:P, s] = inflow_p
     w.inflow[o, s] = w.investment_stock[o, s] * p["investment_depreciation"]
 

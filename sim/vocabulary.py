@@ -131,6 +131,7 @@ class Params(_Strict):
     trade_gdp_elasticity: float = _f(0.6, ge=0, le=3, unit="elasticity", doc="Elasticity of a pair's trade to the state's nominal GDP.")
     trade_investment_elasticity: float = _f(0.4, ge=0, le=5, unit="elasticity", doc="Elasticity of a pair's trade to the power's investment stock.")
     other_corridor_trade: float = _f(0.3, ge=0, le=2, unit="index", doc="corridor_trade of the rest-of-world bucket.")
+    other_debt_gdp_elasticity: float = _f(0.5, ge=0, le=2, unit="elasticity", doc="Elasticity of the debt owed to the rest of the world (multilateral lenders, bonds) to the state's GDP.")
     remittance_growth: float = _f(0.04, ge=-0.5, le=0.5, unit="1/yr", doc="Yearly nominal growth of remittances from every source.")
     size_elasticity: float = _f(0.5, ge=0, le=2, unit="elasticity", doc="How much a state's economic size (GDP) raises the value of projects there.")
     trade_connectivity_elasticity: float = _f(0.8, ge=0, le=5, unit="elasticity", doc="Elasticity of trade to connectivity, scaled by each power's corridor_trade.")
