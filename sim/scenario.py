@@ -8,26 +8,38 @@ the file, the line and the field. No model logic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from sim.vocabulary import OTHER, PairAttrs, Params, PowerAttrs, StateAttrs
-from sim.yamlsafe import InputError, LocatedDict, line_of, load_yaml, read_text
+from sim.yamlsafe import (
+    InputError,
+    LocatedDict,
+    LocatedList,
+    format_loc,
+    line_of,
+    load_yaml,
+    read_text,
+)
 
 ScenarioError = InputError
 """Raised for any bad scenario, world or event file (a ValueError)."""
 
 QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
+EVENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+"""Event ids: snake_case, also the file names in scenarios/events/."""
 DEFAULT_WORLD = "central_asia"
 
 
 def scenarios_dir() -> Path:
-    """The folder of shipped scenarios: `scenarios/` at the project root."""
+    """Return the folder of shipped scenarios: `scenarios/` at the project root."""
     return Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -74,9 +86,10 @@ class EffectSpec(_Strict):
 class EventSpec(_Strict):
     """A scheduled event: effects applied at a quarter, for a duration or for good."""
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique snake_case id.")
+    id: str = Field(pattern=EVENT_ID_RE.pattern, description="Unique snake_case id.")
     at: str = Field(description="Quarter the event fires, YYYYQn.")
-    duration: int | None = Field(None, ge=1, le=400, description="Quarters it lasts; omit for permanent.")
+    duration: int | None = Field(None, ge=1, le=400,
+                                 description="Quarters it lasts; omit for permanent.")
     description: str = Field("", description="What happened, in a sentence.")
     source: str = Field("", description="Where the event and its date come from.")
     effects: list[EffectSpec] = Field(min_length=1)
@@ -190,7 +203,7 @@ class Scenario:
         return [format_quarter(q) for q in range(self.start, self.end + 1)]
 
     def with_end(self, end: str) -> Scenario:
-        """The same scenario run to another last quarter.
+        """Return the same scenario run to another last quarter.
 
         Raises:
             ScenarioError: the quarter is malformed or before the start.
@@ -205,13 +218,14 @@ class Scenario:
         return _replace(self, end=q)
 
     def with_params(self, **values: Any) -> Scenario:
-        """The same scenario with some model parameters changed (validated)."""
+        """Return the same scenario with some model parameters changed (validated)."""
         data = self.params.model_dump() | values
         try:
             params = Params(**data)
         except ValidationError as e:
             err = e.errors()[0]
-            raise ScenarioError(None, err["msg"], field="params." + ".".join(map(str, err["loc"])))
+            raise ScenarioError(None, _message(err),
+                                field="params." + format_loc(err["loc"])) from None
         return _replace(self, params=params)
 
 
@@ -227,27 +241,95 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_TYPE_NOUNS = {
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "string_type": "a string",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+}
+"""Pydantic type errors, as what was expected (their own text can name internal classes)."""
+
+
+def _got(err: dict, msg: str = "") -> str:
+    """` (got X)` for a scalar input not already quoted in the message."""
+    if "input" not in err or isinstance(err["input"], dict | list):
+        return ""
+    got = repr(err["input"])
+    return "" if got in msg else f" (got {got})"
+
+
+def _message(err: dict) -> str:
+    """Say what a pydantic error expected and what was given, briefly."""
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in _TYPE_NOUNS:
+        return f"expected {_TYPE_NOUNS[kind]}" + _got(err)
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg + _got(err, msg)
+
+
+def _data_loc(raw: Any, loc: tuple, missing: bool) -> tuple[tuple, int | None]:
+    """Find the part of a pydantic error location that is in the data, and its line.
+
+    Pydantic puts union members and validators (`EventSpec`, `str`, `float`, `[key]`) into
+    its locations; they are not keys in the file, so they are dropped. A missing field's
+    name (the last element, `missing` true) is kept.
+    """
+    out: list = []
+    cur, line = raw, getattr(raw, "line", None)
+    for i, key in enumerate(loc):
+        if isinstance(cur, dict):
+            if key not in cur:  # pydantic names a bad non-string key by its str()
+                key = next((k for k in cur if not isinstance(k, str) and str(k) == key), key)
+            if key in cur:
+                out.append(key if isinstance(key, str) else str(key))
+                line = getattr(cur, "key_lines", {}).get(key, line)
+                cur = cur[key]
+            elif missing and i == len(loc) - 1:
+                out.append(key)
+        elif isinstance(cur, list) and isinstance(key, int) and 0 <= key < len(cur):
+            out.append(key)
+            line = cur.item_lines[key] if isinstance(cur, LocatedList) else line
+            cur = cur[key]
+        else:
+            break
+    return tuple(out), line
+
+
 def _pydantic_error(path: Path, raw: Any, e: ValidationError, prefix: tuple = ()) -> InputError:
-    """The first pydantic error as a one-line InputError with the line of the field."""
-    err = e.errors()[0]
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x in ("EventSpec", "str")))
-    loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith("function-")))
-    full = prefix + loc
-    line = line_of(raw, full)
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    elif "input" in err and err["type"] not in ("missing",):
-        got = err["input"]
-        if not isinstance(got, dict | list):
-            msg = f"{msg} (got {got!r})"
-    return InputError(path, msg, line=line, field=".".join(str(x) for x in full) or None)
+    """Turn the first pydantic error into a one-line InputError naming field and line.
+
+    When every branch of a union fails at the same place on the input's type (an event
+    that is neither a mapping nor an id), the message lists what each branch expected.
+    """
+    errors = e.errors()
+    first = errors[0]
+
+    def where(err):
+        return _data_loc(raw, (*prefix, *err["loc"]), err["type"] == "missing")
+
+    loc, line = where(first)
+    same = [err for err in errors if where(err)[0] == loc]
+    if len(same) > 1 and all(err["type"] in _TYPE_NOUNS for err in same):
+        nouns = dict.fromkeys(_TYPE_NOUNS[err["type"]] for err in same)
+        msg = "expected " + " or ".join(nouns) + _got(first)
+    else:
+        msg = _message(first)
+    return InputError(path, msg, line=line, field=format_loc(loc) or None)
 
 
 def _resolve_path(name: str, base_dir: Path, kind: str) -> Path:
-    """A name in scenarios/<kind>/ or a path relative to `base_dir`."""
+    """Resolve a name in scenarios/<kind>/ or a path relative to `base_dir`."""
     root = scenarios_dir()
     sub = root / kind if kind else root
     if "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml")):
@@ -259,7 +341,7 @@ def _resolve_path(name: str, base_dir: Path, kind: str) -> Path:
 # --------------------------------------------------------------------------- world files
 
 def _unwrap(path: Path, raw: LocatedDict, loc: tuple, node: Any, sources: dict, key: str) -> Any:
-    """A world value is `{value: x, source: "..."}`; return x and record the source."""
+    """Return x from a world value `{value: x, source: "..."}` and record the source."""
     where = line_of(raw, loc)
     dotted = ".".join(map(str, loc))
     if not isinstance(node, dict) or "value" not in node or "source" not in node:
@@ -273,7 +355,11 @@ def _unwrap(path: Path, raw: LocatedDict, loc: tuple, node: Any, sources: dict, 
         raise InputError(path, "source must name where the value comes from, or say "
                          "'assumption: <reason>'", line=where, field=dotted + ".source")
     sources[key] = src.strip()
-    return node["value"]
+    value = node["value"]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(path, f"must be a finite number (got {value!r})", line=where,
+                         field=dotted + ".value")
+    return value
 
 
 def _section(path, raw, loc, model, node, sources, key_prefix):
@@ -415,24 +501,71 @@ def expand_target(world: World, target: str) -> tuple[tuple[str, ...], ...]:
     )
 
 
+_MODELS: dict[str, type[BaseModel]] = {
+    "powers": PowerAttrs,
+    "states": StateAttrs,
+    "pairs": PairAttrs,
+    "params": Params,
+}
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], attr: str) -> TypeAdapter:
+    info = model.model_fields[attr]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])
+
+
+def _check_value(path: tuple[str, ...], value: Any) -> Any:
+    """Validate one value for the attribute at a resolved path (type, range, finiteness).
+
+    Raises:
+        ValueError: the value does not fit the attribute, saying what was expected.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number (got {value!r})")
+    try:
+        out = _field_adapter(_MODELS[path[0]], path[-1]).validate_python(value)
+    except ValidationError as e:
+        raise ValueError(_message(e.errors()[0])) from None
+    if isinstance(out, float) and not math.isfinite(out):
+        raise ValueError(f"must be a finite number (got {value!r})")
+    return out
+
+
+class _SetError(ValueError):
+    """A bad `set:` entry, carrying its key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
 def _apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[World, Params]:
-    """Apply `set:` overrides; raises ValueError (with the key) on bad paths or values."""
+    """Apply `set:` overrides, checking each key and value on its own.
+
+    Raises:
+        _SetError: a key names nothing in the world, or its value does not fit.
+    """
     powers = {k: v.model_dump() for k, v in world.powers.items()}
     states = {k: v.model_dump() for k, v in world.states.items()}
     pairs = {k: v.model_dump() for k, v in world.pairs.items()}
     pdict = params.model_dump()
     for key, value in overrides.items():
-        for path in expand_target(world, key):
-            if path[0] == "params":
-                pdict[path[1]] = value
-            elif isinstance(value, str):
-                raise ValueError(f"{key}: expected a number, got {value!r}")
-            elif path[0] == "powers":
-                powers[path[1]][path[2]] = value
-            elif path[0] == "states":
-                states[path[1]][path[2]] = value
-            else:
-                pairs[(path[1], path[2])][path[3]] = value
+        try:
+            for path in expand_target(world, key):
+                checked = _check_value(path, value)
+                if path[0] == "params":
+                    pdict[path[1]] = checked
+                elif path[0] == "powers":
+                    powers[path[1]][path[2]] = checked
+                elif path[0] == "states":
+                    states[path[1]][path[2]] = checked
+                else:
+                    pairs[(path[1], path[2])][path[3]] = checked
+        except ValueError as e:
+            raise _SetError(key, str(e)) from None
     new_world = World(
         name=world.name,
         description=world.description,
@@ -462,76 +595,150 @@ def _load_event_file(event_id: str, hashes: dict[str, str]) -> tuple[EventSpec, 
     return spec, path, raw
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """Where something was written: a file, its parsed data and the location in it."""
+
+    path: Path
+    raw: LocatedDict
+    loc: tuple = ()
+
+    def error(self, message: str, *rest: Any) -> InputError:
+        """Make an error about `loc + rest` in this file, with its line."""
+        loc = (*self.loc, *rest)
+        return InputError(self.path, message, line=line_of(self.raw, loc),
+                          field=format_loc(loc) or None)
+
+
+@dataclass(frozen=True)
+class _EventEntry:
+    """An event with where it is written (`at`) and which scenario added it (`added_by`)."""
+
+    spec: EventSpec
+    at: _Origin
+    added_by: _Origin
+
+
 @dataclass
 class _Partial:
     """A scenario file's content merged with its ancestors, before the world is applied."""
 
     world_path: Path
     period: PeriodSpec
+    period_origin: _Origin
     overrides: dict[str, Any]
-    events: dict[str, tuple[EventSpec, Path, Any, tuple]]  # id -> spec, file, raw, loc
+    set_origins: dict[str, _Origin]
+    events: dict[str, _EventEntry]
     hashes: dict[str, str]
 
 
-def _load_partial(path: Path, chain: tuple[Path, ...]) -> tuple[ScenarioFile, _Partial, LocatedDict]:
+def _load_partial(path: Path, chain: tuple[Path, ...]
+                  ) -> tuple[ScenarioFile, _Partial, LocatedDict]:
     raw = load_yaml(path)
     try:
         spec = ScenarioFile.model_validate(dict(raw))
     except ValidationError as e:
         raise _pydantic_error(path, raw, e) from None
+    here = _Origin(path, raw)
     hashes = {str(path): _sha256(path)}
-    if spec.extends:
+    if spec.extends is not None:
         parent = _resolve_path(spec.extends, path.parent, "").resolve()
-        line = line_of(raw, ("extends",))
         if parent in chain or parent == path.resolve():
             names = " -> ".join(p.stem for p in (*chain, path.resolve(), parent))
-            raise InputError(path, f"circular extends ({names})", line=line, field="extends")
+            raise here.error(f"circular extends ({names})", "extends")
         if not parent.is_file():
-            raise InputError(path, f"extends {spec.extends!r}: no such scenario ({parent})",
-                             line=line, field="extends")
+            raise here.error(f"no scenario {spec.extends!r} to extend ({parent} is not a file)",
+                             "extends")
         _, base, _ = _load_partial(parent, (*chain, path.resolve()))
         hashes.update(base.hashes)
         world_path = base.world_path
-        period = base.period
-        overrides = dict(base.overrides)
+        period, period_origin = base.period, base.period_origin
+        overrides, set_origins = dict(base.overrides), dict(base.set_origins)
         events = dict(base.events)
     else:
         world_path = _resolve_path(DEFAULT_WORLD, path.parent, "world")
-        period = PeriodSpec()
-        overrides, events = {}, {}
-    if spec.world:
+        period, period_origin = PeriodSpec(), here
+        overrides, set_origins, events = {}, {}, {}
+    if spec.world is not None:
         world_path = _resolve_path(spec.world, path.parent, "world")
         if not world_path.is_file():
-            raise InputError(path, f"world {spec.world!r} not found ({world_path})",
-                             line=line_of(raw, ("world",)), field="world")
-    if spec.period:
-        period = spec.period
-    overrides.update(spec.set)
+            raise here.error(f"world {spec.world!r} not found ({world_path} is not a file)",
+                             "world")
+    if spec.period is not None:
+        # only the ends given here replace the inherited ones
+        period = period.model_copy(
+            update={k: getattr(spec.period, k) for k in spec.period.model_fields_set})
+        period_origin = here
+    for key, value in spec.set.items():
+        overrides[key] = value
+        set_origins[key] = here
     for i, ev in enumerate(spec.remove_events):
         if ev not in events:
             known = ", ".join(sorted(events)) or "none"
-            raise InputError(path, f"unknown event {ev!r} (inherited events: {known})",
-                             line=line_of(raw, ("remove_events", i)), field=f"remove_events[{i}]")
+            raise here.error(f"unknown event {ev!r} (inherited events: {known})",
+                             "remove_events", i)
         del events[ev]
     own_ids: set[str] = set()
     for i, ev in enumerate(spec.events):
-        loc = ("events", i)
+        added_by = _Origin(path, raw, ("events", i))
         if isinstance(ev, str):
+            if not EVENT_ID_RE.match(ev):
+                raise added_by.error(f"{ev!r} is not an event id (snake_case, like "
+                                     "ukraine_war_2022) nor an inline event mapping")
             try:
                 espec, epath, eraw = _load_event_file(ev, hashes)
             except FileNotFoundError:
-                raise InputError(path, f"unknown event {ev!r}: no file scenarios/events/{ev}.yaml",
-                                 line=line_of(raw, loc), field=f"events[{i}]") from None
-            entry = (espec, epath, eraw, ())
+                raise added_by.error(f"unknown event {ev!r}: no file scenarios/events/{ev}.yaml"
+                                     ) from None
+            entry = _EventEntry(espec, _Origin(epath, eraw), added_by)
         else:
-            entry = (ev, path, raw, loc)
             espec = ev
+            entry = _EventEntry(espec, added_by, added_by)
         if espec.id in own_ids:
-            raise InputError(path, f"event id {espec.id!r} appears twice", line=line_of(raw, loc),
-                             field=f"events[{i}].id")
+            raise added_by.error(f"event id {espec.id!r} appears twice in this file",
+                                 *(("id",) if entry.at is added_by else ()))
         own_ids.add(espec.id)
         events[espec.id] = entry
-    return spec, _Partial(world_path, period, overrides, events, hashes), raw
+    part = _Partial(world_path, period, period_origin, overrides, set_origins, events, hashes)
+    return spec, part, raw
+
+
+def _resolve_events(part: _Partial, world: World, path: Path, start: int, end: int
+                    ) -> tuple[Event, ...]:
+    """Check each event against the world and period and resolve its targets."""
+    events = []
+    for entry in part.events.values():
+        espec, at = entry.spec, entry.at
+        q = parse_quarter(espec.at)
+        if entry.added_by.path == path and not start <= q <= end:
+            span = f"{part.period.start}-{part.period.end}"
+            if at is entry.added_by:
+                raise at.error(f"quarter {espec.at} is outside the period {span}", "at")
+            raise entry.added_by.error(f"event {espec.id!r} fires at {espec.at}, outside the "
+                                       f"period {span}")
+        effects = []
+        for j, eff in enumerate(espec.effects):
+            try:
+                paths = expand_target(world, eff.target)
+            except ValueError as e:
+                raise at.error(str(e), "effects", j, "target") from None
+            if any(p == ("params", "regional_weighting") for p in paths):
+                raise at.error("regional_weighting cannot be changed by an event",
+                               "effects", j, "target")
+            if eff.op == "scale" and espec.duration is not None and eff.value == 0:
+                raise at.error("a temporary scale by 0 cannot be undone; use set",
+                               "effects", j, "value")
+            if eff.op == "set":
+                for p in paths:
+                    try:
+                        _check_value(p, eff.value)
+                    except ValueError as e:
+                        raise at.error(f"{e} for {eff.target}", "effects", j, "value") from None
+            effects.append(Effect(eff.target, eff.op, eff.value, paths))
+        events.append(Event(espec.id, espec.at, q, espec.duration, espec.description,
+                            tuple(effects)))
+    events.sort(key=lambda e: e.quarter)
+    return tuple(events)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -546,65 +753,24 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         shipped = scenarios_dir() / f"{text}.yaml"
         if not shipped.is_file():
             known = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
-            raise ScenarioError(None, f"no scenario named {text!r} (shipped: {known})")
+            raise ScenarioError(text, f"no such file, nor a shipped scenario (shipped: {known})")
         path = shipped
     read_text(path)  # clear errors for missing files, directories and binaries first
     spec, part, raw = _load_partial(path, ())
     world, whashes = load_world(part.world_path)
     part.hashes.update(whashes)
 
-    try:
-        start, end = parse_quarter(part.period.start), parse_quarter(part.period.end)
-    except ValueError as e:  # pragma: no cover - validated by PeriodSpec
-        raise InputError(path, str(e), field="period") from None
+    start, end = parse_quarter(part.period.start), parse_quarter(part.period.end)
     if end < start:
-        raise InputError(path, f"period ends ({part.period.end}) before it starts "
-                         f"({part.period.start})", line=line_of(raw, ("period",)), field="period")
-
-    for key in part.overrides:
-        try:
-            expand_target(world, key)
-        except ValueError as e:
-            raise InputError(path, str(e), line=line_of(raw, ("set", key)),
-                             field=f"set.{key}") from None
+        raise part.period_origin.error(f"period ends ({part.period.end}) before it starts "
+                                       f"({part.period.start})", "period")
     try:
         world, params = _apply_set(world, Params(), part.overrides)
-    except ValidationError as e:
-        err = e.errors()[0]
-        bad = str(err["loc"][0]) if err["loc"] else ""
-        key = next((k for k in part.overrides if k.endswith("." + bad) or k == bad), bad)
-        raise InputError(path, f"{err['msg']} (got {err.get('input')!r})",
-                         line=line_of(raw, ("set", key)), field=f"set.{key}") from None
-    except ValueError as e:
-        raise InputError(path, str(e), line=line_of(raw, ("set",)), field="set") from None
-
-    events = []
-    for eid, (espec, epath, eraw, loc) in part.events.items():
-        q = parse_quarter(espec.at)
-        if not start <= q <= end and epath == path:
-            raise InputError(epath, f"quarter {espec.at} is outside the period "
-                             f"{part.period.start}-{part.period.end}",
-                             line=line_of(eraw, (*loc, "at")), field=".".join(
-                                 map(str, (*loc, "at"))).replace("events.", "events[", 1)
-                             .replace(".at", "].at") if loc else "at")
-        effects = []
-        for j, eff in enumerate(espec.effects):
-            eloc = (*loc, "effects", j, "target")
-            try:
-                paths = expand_target(world, eff.target)
-            except ValueError as e:
-                fld = f"events[{loc[1]}].effects[{j}].target" if loc else f"effects[{j}].target"
-                raise InputError(epath, str(e), line=line_of(eraw, eloc), field=fld) from None
-            if paths[0][0] == "params" and paths[0][1] == "regional_weighting":
-                raise InputError(epath, "regional_weighting cannot be changed by an event",
-                                 line=line_of(eraw, eloc), field="target")
-            if eff.op == "scale" and espec.duration is not None and eff.value == 0:
-                raise InputError(epath, "a temporary scale by 0 cannot be undone; use set",
-                                 line=line_of(eraw, (*loc, "effects", j, "value")), field="value")
-            effects.append(Effect(eff.target, eff.op, eff.value, paths))
-        events.append(Event(espec.id, espec.at, q, espec.duration, espec.description,
-                            tuple(effects)))
-    events.sort(key=lambda e: e.quarter)
+    except _SetError as e:
+        origin = part.set_origins[e.key]
+        raise InputError(origin.path, str(e), line=line_of(origin.raw, ("set", e.key)),
+                         field=f"set.{e.key}") from None
+    events = _resolve_events(part, world, path, start, end)
     return Scenario(
         name=spec.name,
         description=spec.description.strip(),
@@ -613,7 +779,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         params=params,
         start=start,
         end=end,
-        events=tuple(events),
+        events=events,
         overrides=dict(part.overrides),
         file_hashes=dict(sorted(part.hashes.items())),
     )

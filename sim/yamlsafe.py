@@ -1,10 +1,11 @@
 """Safe YAML reading for scenario, world, event and sweep files.
 
 Reads a file as strict UTF-8 text and parses it with PyYAML's safe loader, refusing what a
-scenario file never needs: anchors and aliases (no alias bombs), Python-object tags, binary
-content, empty files, directories and very large files. Every mapping comes back as a
-`LocatedDict`, a plain dict that also remembers the line of each key, so that validation
-errors can name the line. Holds no knowledge of the scenario schema.
+scenario file never needs: anchors and aliases (no alias bombs), Python-object and other
+tags, dates, binary content, empty files, directories, very large files and deep nesting.
+Every mapping comes back as a `LocatedDict`, a plain dict that also remembers the line of
+each key, so that validation errors can name the line; `format_loc` writes a location as
+`events[0].effects[1].target`. Holds no knowledge of the scenario schema.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ MAX_BYTES = 1_000_000
 """Largest scenario file read, in bytes."""
 
 _PLAIN_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
+    ScalarNode: {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    },
+    SequenceNode: {"tag:yaml.org,2002:seq"},
+    MappingNode: {"tag:yaml.org,2002:map"},
 }
+"""The tags allowed on each kind of node: plain values, lists and mappings."""
 
 
 class InputError(ValueError):
@@ -45,7 +49,7 @@ class InputError(ValueError):
         super().__init__(self.format())
 
     def format(self) -> str:
-        """The one-line message: file, line, field, then what is wrong."""
+        """Return the one-line message: file, line, field, then what is wrong."""
         where = self.path or "<input>"
         if self.line is not None:
             where += f":{self.line}"
@@ -53,7 +57,7 @@ class InputError(ValueError):
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        return ": ".join(parts).replace("\n", " ")
+        return " ".join(": ".join(parts).splitlines())
 
 
 class LocatedDict(dict):
@@ -78,8 +82,50 @@ class LocatedList(list):
         self.item_lines = []
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings accepted (scenario files need about 6)."""
+
+
+def format_loc(loc: tuple | list) -> str:
+    """Write a location as a readable field name: `("events", 0, "at")` -> `events[0].at`.
+
+    Integers are list indices; everything else is a mapping key.
+    """
+    out = ""
+    for key in loc:
+        if isinstance(key, int) and not isinstance(key, bool):
+            out += f"[{key}]"
+        else:
+            out += f".{key}" if out else str(key)
+    return out
+
+
+_IMPLICIT_TAGS = {
+    "tag:yaml.org,2002:timestamp": "dates are not allowed (write a quarter like 2025Q4, or "
+    "quote the text)",
+    "tag:yaml.org,2002:merge": "merge keys (<<) are not allowed",
+}
+"""Tags YAML gives plain-looking text by itself, with a message saying what to write."""
+
+
+def _tag_name(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix):] if tag.startswith(prefix) else tag
+
+
+def _tag_message(tag: str) -> str:
+    if tag in _IMPLICIT_TAGS:
+        return _IMPLICIT_TAGS[tag]
+    return (f"YAML tag {_tag_name(tag)!r} is not allowed here (scenario files hold only plain "
+            "values, lists and mappings)")
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe loader that refuses aliases and builds located containers."""
+    """Safe loader that refuses aliases and deep nesting, and builds located containers."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(AliasEvent):
@@ -88,40 +134,55 @@ class _Loader(yaml.SafeLoader):
                 problem="anchors and aliases are not allowed in scenario files",
                 problem_mark=event.start_mark,
             )
-        return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(
+                    problem=f"nested more than {MAX_DEPTH} levels deep",
+                    problem_mark=self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
-def _build(node, path: str) -> Any:
-    if node.tag not in _PLAIN_TAGS:
-        raise InputError(path, f"YAML tag {node.tag!r} is not allowed (scenario files hold only "
-                         "plain values, lists and mappings)", line=node.start_mark.line + 1)
+def _build(node, path: str, loader: _Loader, loc: tuple = ()) -> Any:
+    """Turn a composed node into plain values and located containers, refusing odd tags."""
+    line = node.start_mark.line + 1
+    field = format_loc(loc) or None
+    if node.tag not in _PLAIN_TAGS.get(type(node), ()):
+        raise InputError(path, _tag_message(node.tag), line=line, field=field)
     if isinstance(node, ScalarNode):
-        return _Loader.construct_object(_LOADER_FOR_SCALARS, node)
+        try:
+            return loader.construct_object(node)
+        except (yaml.constructor.ConstructorError, ValueError, LookupError,
+                ArithmeticError):  # an explicit tag on text that does not fit it
+            raise InputError(path, f"{node.value!r} is not a valid {_tag_name(node.tag)} value",
+                             line=line, field=field) from None
     if isinstance(node, SequenceNode):
         out = LocatedList()
-        out.line = node.start_mark.line + 1
-        for item in node.value:
-            out.append(_build(item, path))
+        out.line = line
+        for i, item in enumerate(node.value):
+            out.append(_build(item, path, loader, (*loc, i)))
             out.item_lines.append(item.start_mark.line + 1)
         return out
     if isinstance(node, MappingNode):
         out = LocatedDict()
-        out.line = node.start_mark.line + 1
+        out.line = line
         for knode, vnode in node.value:
-            key = _build(knode, path)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise InputError(path, "mapping keys must be plain values",
-                                 line=knode.start_mark.line + 1)
+            kline = knode.start_mark.line + 1
+            if not isinstance(knode, ScalarNode):
+                raise InputError(path, "mapping keys must be plain values", line=kline,
+                                 field=field)
+            key = _build(knode, path, loader, loc)
+            kloc = (*loc, str(key))
             if key in out:
-                raise InputError(path, "duplicate key", line=knode.start_mark.line + 1,
-                                 field=str(key))
-            out[key] = _build(vnode, path)
-            out.key_lines[key] = knode.start_mark.line + 1
+                raise InputError(path, f"duplicate key (first given at line {out.key_lines[key]})",
+                                 line=kline, field=format_loc(kloc))
+            out[key] = _build(vnode, path, loader, kloc)
+            out.key_lines[key] = kline
         return out
-    raise InputError(path, "unsupported YAML node", line=node.start_mark.line + 1)
-
-
-_LOADER_FOR_SCALARS = _Loader("")
+    raise InputError(path, "unsupported YAML node", line=line, field=field)
 
 
 def read_text(path: str | Path) -> str:
@@ -138,7 +199,10 @@ def read_text(path: str | Path) -> str:
     size = p.stat().st_size
     if size > MAX_BYTES:
         raise InputError(p, f"file is {size} bytes; scenario files are limited to {MAX_BYTES}")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(p, f"cannot read file ({e.strerror or e})") from None
     if b"\x00" in data:
         raise InputError(p, "binary file (contains NUL bytes), expected YAML text")
     try:
@@ -168,33 +232,38 @@ def load_yaml(path: str | Path, text: str | None = None) -> LocatedDict:
         raise InputError(path, "file is empty, expected a YAML mapping")
     try:
         loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+    except yaml.reader.ReaderError as e:  # checks every character up front
+        raise InputError(path, f"invalid YAML: {e.reason} (character {e.character:#06x})",
+                         line=text.count("\n", 0, e.position) + 1) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise InputError(path, "file is empty, expected a YAML mapping")
+        data = _build(node, str(path), loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         msg = (e.problem or e.context or "invalid YAML").strip()
+        if e.context and e.problem and e.context_mark is not None and (
+            mark is None or e.context_mark.line != mark.line
+        ):
+            msg += f" ({e.context.strip()} started at line {e.context_mark.line + 1})"
         raise InputError(path, f"invalid YAML: {msg}", line=line) from None
     except yaml.YAMLError as e:
         raise InputError(path, f"invalid YAML: {e}") from None
-    if node is None:
-        raise InputError(path, "file is empty, expected a YAML mapping")
-    try:
-        data = _build(node, str(path))
-    except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark
-        raise InputError(path, f"invalid value: {e.problem}",
-                         line=mark.line + 1 if mark else None) from None
+    except RecursionError:  # pragma: no cover - MAX_DEPTH stops nesting long before
+        raise InputError(path, "invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
-        raise InputError(path, f"top level must be a mapping, found {type(data).__name__}",
+        kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
+        raise InputError(path, f"top level must be a mapping of fields, found {kind}",
                          line=node.start_mark.line + 1)
     return data
 
 
 def line_of(data: Any, loc: tuple) -> int | None:
-    """The line of the deepest element of `loc` found in a located structure."""
+    """Return the line of the deepest element of `loc` found in a located structure."""
     line = getattr(data, "line", None)
     cur = data
     for key in loc:
