@@ -1,0 +1,345 @@
+"""The `greatgame` command: `run`, `check`, `scenarios` and `validate`.
+
+`main(argv)` parses arguments and calls the runner, `sim.io`, `sim.analysis` and
+`sim.validation`; it holds no modelling logic. Exit codes: 0 success, 1 a failed
+validation or an unexpected error, 2 bad input (a bad scenario file or bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sim
+
+DEFAULT_SEED = 20250617
+DEFAULT_REPLICATIONS = 10
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+class _InputError(Exception):
+    """Bad input detected by the CLI itself (reported like a scenario error, exit 2)."""
+
+
+# --------------------------------------------------------------------------- output helpers
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+           right: Sequence[bool] | None = None) -> str:
+    """Rows as an aligned text table with a header rule."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    right = right or [False] * len(headers)
+
+    def line(r):
+        return "  ".join(c.rjust(w) if a else c.ljust(w)
+                         for c, w, a in zip(r, widths, right, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *map(line, cells[1:])])
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    """Return the first sentence of a description on one line, cut within `limit`."""
+    flat = " ".join(text.split())
+    m = re.match(r"(.+?[.?!])(\s|$)", flat)
+    first = m.group(1) if m else flat
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:") + "…"
+
+
+def _facts_table(facts) -> str:
+    """Facts as a table: number, result, fact, with expected and observed wrapped below."""
+    results = [f"{'PASS' if r.passed else 'FAIL'} ({r.share_of_runs:.0%} of runs)"
+               for r in facts.itertuples()]
+    w_num = max(1, *(len(str(n)) for n in facts["number"]))
+    w_res = max(len("result"), *(len(t) for t in results))
+    indent = " " * (w_num + w_res + 4)
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    lines = [f"{'#'.rjust(w_num)}  {'result'.ljust(w_res)}  fact",
+             f"{'-' * w_num}  {'-' * w_res}  {'-' * (width - len(indent))}"]
+    for r, res in zip(facts.itertuples(), results, strict=True):
+        lines.append(f"{str(r.number).rjust(w_num)}  {res.ljust(w_res)}  {r.fact}")
+        for label, text in (("expected", r.expected), ("observed", r.observed)):
+            lines.append(textwrap.fill(f"{label}: {text}", width, initial_indent=indent,
+                                       subsequent_indent=indent + "          "))
+    return "\n".join(lines)
+
+
+def _pct_band(mean: float, lo: float, hi: float) -> str:
+    return f"{mean * 100:5.1f}%  [{lo * 100:4.1f}–{hi * 100:4.1f}]"
+
+
+def _progress(total: int, desc: str):
+    """Make a tqdm bar on stderr (disabled for a single run)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, disable=total <= 1,
+                leave=True, dynamic_ncols=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["greatgame", *args])
+
+
+def _load(name_or_path: str, end: str | None = None):
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(name_or_path)
+    return scenario.with_end(end) if end else scenario
+
+
+def _run(scenario, replications: int, seed: int):
+    from sim.runner import derive_seeds, run_batch
+
+    seeds = derive_seeds(seed, replications)
+    started = _now()
+    with _progress(replications, scenario.name) as bar:
+        result = run_batch(scenario, seeds, progress=bar.update)
+    return result, seeds, started, _now()
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`greatgame run`: run a scenario, write results, print the summary."""
+    from sim import analysis, io
+
+    scenario = _load(args.scenario, args.end)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    if out.exists() and not out.is_dir():
+        raise _InputError(f"--out {out}: exists and is not a folder")
+    result, seeds, started, finished = _run(scenario, args.replications, args.seed)
+    io.write_run(out, scenario, result, seeds, started, finished, root_seed=args.seed,
+                 command=args.command_line)
+    wide = analysis.wide_summary(analysis.summarise(result.shares))
+    quarters = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in wide.columns[2:]))
+    headers = ["power"] + [f"{q}  mean [5–95%]" for q in quarters]
+    from sim.plots import power_label
+
+    rows = [[power_label(r["power"])] + [_pct_band(r[f"{q}_mean"], r[f"{q}_p05"], r[f"{q}_p95"])
+                                         for q in quarters] for _, r in wide.iterrows()]
+    n = args.replications
+    print(f"{scenario.name}: share of regional influence, {n} run{'s' if n != 1 else ''}, "
+          f"seed {args.seed}, {scenario.quarters()[0]}–{scenario.quarters()[-1]}")
+    print(_table(headers, rows, right=[False] + [True] * len(quarters)))
+    print(f"results: {out}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`greatgame check`: validate scenario files."""
+    from sim.scenario import ScenarioError, load_scenario
+
+    failed = 0
+    for f in args.files:
+        try:
+            s = load_scenario(f)
+        except ScenarioError as e:
+            failed += 1
+            _err(str(e))
+            continue
+        print(f"OK  {f}  ({s.name}: {_first_sentence(s.description)})")
+    return EXIT_INPUT if failed else EXIT_OK
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """`greatgame scenarios`: list the shipped scenarios."""
+    from sim.scenario import list_scenarios
+
+    items = list_scenarios()
+    width = max((len(n) for n, _ in items), default=0)
+    for name, desc in items:
+        print(f"{name.ljust(width)}  {_first_sentence(desc)}".rstrip())
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """`greatgame validate`: stylized facts and fit to sourced trade figures."""
+    from sim import io
+    from sim.validation import check_facts, fit_summary, trade_fit
+
+    scenario = _load("baseline")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise _InputError(f"--out {out}: exists and is not a folder")
+    result, seeds, started, finished = _run(scenario, args.replications, args.seed)
+    facts = check_facts(result.shares, result.metrics)
+    fit = trade_fit(result.metrics, io.load_history())
+    summary = fit_summary(fit)
+    io.write_validation(out, scenario, facts, fit, seeds, started, finished,
+                        root_seed=args.seed, command=args.command_line,
+                        extra={"trade_fit": summary,
+                               "facts_passed": int(facts["passed"].sum()),
+                               "facts_total": int(len(facts))})
+    n = args.replications
+    print(f"Stylized facts of the baseline ({n} run{'s' if n != 1 else ''}, seed {args.seed}):")
+    print(_facts_table(facts))
+    print()
+    print("Trade with China, USD bn a year: model vs China customs (GACC) figures")
+    from sim.plots import area_label
+
+    rows = [[area_label(r.area), r.year, f"{r.sourced:.1f}",
+             f"{r.model:.1f} [{r.model_p05:.1f}–{r.model_p95:.1f}]",
+             f"{r.relative_error:+.1%}"]
+            for r in fit.sort_values("area", key=lambda a: a != "region", kind="stable")
+            .itertuples()] if len(fit) else []
+    print(_table(["area", "year", "sourced", "model mean [5–95%]", "error"], rows,
+                 right=[False, False, True, True, True]))
+    if summary["n"]:
+        print(f"MAPE {summary['mape']:.1%} over {summary['n']} figures "
+              "(source basis: China's General Administration of Customs, GACC)")
+    else:
+        print("no sourced figure falls in the simulated years")
+    passed = int(facts["passed"].sum())
+    print(f"{passed}/{len(facts)} facts pass; results: {out}")
+    return EXIT_OK if passed == len(facts) else EXIT_FAIL
+
+
+# --------------------------------------------------------------------------- parser
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+
+def _quarter(text: str) -> str:
+    from sim.scenario import parse_quarter
+
+    try:
+        parse_quarter(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: X)` for options that have a default, and nothing for None."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of `greatgame` (every option documented, defaults shown)."""
+    fmt = _HelpFormatter
+    p = argparse.ArgumentParser(
+        prog="greatgame", formatter_class=fmt,
+        description="Great Game: agent-based simulation of great-power influence in "
+                    "Central Asia.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {sim.__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of unexpected errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of unexpected errors")
+
+    r = sub.add_parser("run", formatter_class=fmt, parents=[common],
+                       help="run one scenario with replications",
+                       description="Run one scenario N times (seeded), print each power's "
+                                   "regional share and write results and charts.")
+    r.add_argument("scenario", metavar="SCENARIO",
+                   help="a shipped scenario name (see `greatgame scenarios`) or a YAML path")
+    r.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+                   metavar="N", help="number of replications (runs with derived seeds)")
+    r.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
+                   help="root seed; replication seeds are derived from it")
+    r.add_argument("--out", metavar="DIR", default=None,
+                   help="result folder (default: results/<scenario>/); replaced if it exists")
+    r.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
+                   help="last quarter to simulate (default: the scenario's period end)")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", formatter_class=fmt, parents=[common],
+                       help="validate scenario files",
+                       description="Load and validate scenario files without running them.")
+    c.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files (or names)")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("scenarios", formatter_class=fmt, parents=[common],
+                       help="list the shipped scenarios",
+                       description="List the shipped scenarios with one-line descriptions.")
+    s.set_defaults(func=cmd_scenarios)
+
+    v = sub.add_parser("validate", formatter_class=fmt, parents=[common],
+                       help="check the baseline against stylized facts and trade history",
+                       description="Run the baseline, check the stylized facts and compare "
+                                   "trade with China against China customs (GACC) figures. "
+                                   "Exits 1 if any fact fails.")
+    v.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+                   metavar="N", help="number of replications")
+    v.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S", help="root seed")
+    v.add_argument("--out", metavar="DIR", default="results/validate",
+                   help="result folder; replaced if it exists")
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `greatgame` command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.command_line = _command(argv)
+    from sim.scenario import ScenarioError
+
+    try:
+        return args.func(args)
+    except (ScenarioError, _InputError) as e:
+        _err(str(e).removeprefix("<input>: "))
+        return EXIT_INPUT
+    except BrokenPipeError:  # e.g. `greatgame scenarios | head`: stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
+        if args.debug:
+            raise
+        msg = " ".join(str(e).split()) or "no message"
+        _err(f"{type(e).__name__}: {msg} (run with --debug for the traceback)")
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""sim.plots: each chart returns what it drew on, draws what it should, writes nothing."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sim import plots  # noqa: E402
+from sim.runner import derive_seeds, run_batch  # noqa: E402
+from sim.scenario import load_scenario  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_batch(load_scenario("baseline").with_end("2026Q4"), derive_seeds(7, 2))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def fit():
+    return pd.DataFrame({
+        "area": ["kazakhstan", "region", "region", "tajikistan"],
+        "year": [2024, 2024, 2025, 2024],
+        "sourced": [43.8, 94.8, 106.3, 3.9],
+        "model": [40.0, 92.0, 105.0, 3.0],
+        "model_p05": [39.0, 91.0, 104.0, 2.9],
+        "model_p95": [41.0, 93.0, 106.0, 3.1],
+        "error": [-3.8, -2.8, -1.3, -0.9],
+        "relative_error": [-0.087, -0.030, -0.012, -0.23],
+        "source": "GACC",
+    })
+
+
+@pytest.fixture
+def facts():
+    return pd.DataFrame({"number": [1, 2, 3], "fact": ["a", "b", "c" * 80],
+                         "expected": "x", "observed": "y",
+                         "share_of_runs": [1.0, 0.4, 0.8], "passed": [True, False, True]})
+
+
+def test_colours_are_fixed_and_distinct():
+    c = plots.POWER_COLOURS
+    assert set(c) == {"china", "russia", "eu", "us", "other"}
+    assert len(set(c.values())) == 5
+    assert plots.power_colour("china") == c["china"]
+    assert plots.power_colour("india") == plots.power_colour("india")  # stable fallback
+
+
+def test_regional_shares_draws_stack_and_bands(result):
+    shares = result.shares
+    n_powers = shares.power.nunique()
+    ax = plots.plot_regional_shares(shares)
+    assert isinstance(ax, Axes)
+    polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(polys) == n_powers + (n_powers - 1)  # layers + a band per boundary
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[:n_powers] == ["Rest of world", "US", "EU", "Russia", "China"]
+    assert "5–95% range over 2 runs" in texts
+    assert "baseline" in ax.get_title(loc="left") and "2 runs" in ax.get_title(loc="left")
+    assert ax.get_ylim() == (0, 1)
+    assert "%" in ax.get_ylabel() and ax.get_xlabel() == "Year"
+    ax.figure.canvas.draw()
+    shown = [t.get_text() for t, v in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)
+             if 0 <= v <= 1]
+    assert shown[0] == "0%" and shown[-1] == "100%"
+    years = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True)
+             if ax.get_xlim()[0] <= v <= ax.get_xlim()[1]]
+    assert years[:2] == ["2015", "2016"] and years[-1] == "2026"
+
+
+def test_regional_shares_uses_given_axes_and_marks(result):
+    fig, ax = plt.subplots()
+    marks = plots.event_marks(result.events)
+    assert marks == {"2022Q1": "Russia invades Ukraine", "2025Q2": "China–Central Asia treaty"}
+    out = plots.plot_regional_shares(result.shares, ax=ax, marks=marks)
+    assert out is ax and len(fig.axes) == 1
+    labels = [t.get_text() for t in ax.texts]
+    assert "Russia invades Ukraine (2022Q1)" in labels
+    assert "projection →" in labels  # history ends 2025Q4, the run goes on to 2026Q4
+
+
+def test_state_shares_one_panel_per_state(result):
+    shares = result.shares
+    states = [a for a in shares.area.unique() if a != "region"]
+    fig = plots.plot_state_shares(shares)
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [s.title() for s in states]
+    labels = {plots.power_label(p) for p in shares.power.unique()}
+    for ax in panels:
+        lines = [ln for ln in ax.lines if ln.get_label() in labels]
+        assert len(lines) == len(labels)
+        assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == len(labels)
+        assert ax.get_ylim() == panels[0].get_ylim()  # shared y
+    legend_axes = [ax for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legend_axes) == 1
+
+
+def test_state_shares_on_given_figure(result):
+    fig = Figure()
+    assert plots.plot_state_shares(result.shares, fig) is fig
+    assert len(fig.axes) == 6  # five states and the legend cell
+
+
+def test_trade_fit(fit):
+    ax = plots.plot_trade_fit(fit)
+    assert isinstance(ax, Axes)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "Central Asia (5) 2024"  # the region first
+    assert len(labels) == len(fit)
+    diamonds = [c for c in ax.collections if len(c.get_offsets()) == len(fit)
+                and not isinstance(c, PolyCollection)]
+    assert diamonds  # one marker per sourced figure
+    assert "GACC" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "USD bn" in ax.get_xlabel()
+    assert "MAPE 9%" in ax.get_title(loc="left")
+
+
+def test_facts(facts):
+    ax = plots.plot_facts(facts)
+    assert len(ax.patches) == 3
+    colours = [p.get_facecolor()[:3] for p in ax.patches]
+    assert colours[0] != colours[1]
+    assert {t.get_text() for t in ax.texts} == {"PASS 100%", "FAIL 40%", "PASS 80%"}
+
+
+def test_plots_write_nothing(result, fit, facts, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = set(os.listdir(tmp_path))
+    plots.plot_regional_shares(result.shares, marks=plots.event_marks(result.events))
+    plots.plot_state_shares(result.shares)
+    plots.plot_trade_fit(fit)
+    plots.plot_facts(facts)
+    plt.gcf().canvas.draw()
+    assert set(os.listdir(tmp_path)) == before
+    assert os.getcwd() == str(tmp_path)
+
+
+def test_single_replication_and_single_state():
+    rows = []
+    for q, (y, c) in enumerate([("2020Q1", 0.2), ("2020Q2", 0.3)]):
+        for area in ("region", "kazakhstan"):
+            rows += [{"scenario": "t", "replication": 0, "quarter": y, "step": q + 1,
+                      "area": area, "power": "china", "share": c},
+                     {"scenario": "t", "replication": 0, "quarter": y, "step": q + 1,
+                      "area": area, "power": "other", "share": 1 - c}]
+    df = pd.DataFrame(rows)
+    ax = plots.plot_regional_shares(df)
+    assert "1 run" in ax.get_title(loc="left") and "runs" not in ax.get_title(loc="left")
+    fig = plots.plot_state_shares(df)
+    assert len(fig.axes) == 1
+    assert np.isfinite(fig.axes[0].get_ylim()).all()
+
+
+def test_mixed_scenarios_are_refused(result):
+    both = pd.concat([result.shares, result.shares.assign(scenario="other_one")])
+    with pytest.raises(ValueError, match="one scenario"):
+        plots.plot_regional_shares(both)
+    with pytest.raises(ValueError, match="one scenario"):
+        plots.plot_state_shares(both)
