@@ -58,7 +58,8 @@ def main() -> None:
     print(f"microseconds per agent-step (model only): "
           f"{np.median(step_t) / agent_steps * 1e6:.1f}")
     print(f"peak Python allocations for one run: {peak / 1e6:.1f} MB")
-    print(f"process max resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process max resident set: {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
-"""Great Game: an agent-based simulation of great-power competition for influence in Central Asia."""
+"""Great Game: agent-based simulation of great-power competition for influence in Central Asia."""
 
 __version__ = "0.1.0"

@@ -27,7 +27,8 @@ class PowerAgent(mesa.Agent):
         """Grow the budget, split it over (state, sector) projects, then split security effort."""
         w, p, i = self.model.world, self.model.world.params, self.index
         sl = slice(i, i + 1)
-        w.budget[i] *= (1.0 + w.budget_growth[i]) ** 0.25
+        w.budget[i] = K.grow_budget(w.budget[i], w.budget_growth[i], draws.budget[i],
+                                    p["budget_shock_sd"])
         budget_q = w.budget[sl] * w.attention[sl] / 4.0
         cache = self.model.quarter_cache
         values = K.project_values(

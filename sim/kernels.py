@@ -30,6 +30,7 @@ class QuarterDraws(NamedTuple):
     gdp: np.ndarray  # (..., S) standard normal GDP growth shocks
     scandal: np.ndarray  # (..., P, S) standard normal corruption-scandal shocks
     protest: np.ndarray  # (..., P, S) uniform draws for protests
+    budget: np.ndarray  # (..., P) standard normal shocks to engagement budgets
 
 
 def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
@@ -38,7 +39,9 @@ def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
 
     Args:
         rng: The run's generator.
-        n_powers: P. n_states: S. n_sectors: K.
+        n_powers: Number of acting powers, P.
+        n_states: Number of states, S.
+        n_sectors: Number of sectors, K.
 
     Returns:
         The quarter's draws.
@@ -49,6 +52,7 @@ def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
         gdp=rng.standard_normal(n_states),
         scandal=rng.standard_normal((n_powers, n_states)),
         protest=rng.random((n_powers, n_states)),
+        budget=rng.standard_normal(n_powers),
     )
 
 
@@ -89,6 +93,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- powers
+
+def grow_budget(budget, growth, shock, shock_sd):
+    """One quarter of budget growth: the trend plus a persistent (random-walk) shock."""
+    return budget * (1.0 + growth) ** 0.25 * np.exp(shock_sd * shock - 0.5 * shock_sd ** 2)
+
 
 def sector_endowment(oil, gas, metals, uranium, transit, labour, connectivity,
                      local_processing, mining_penalty: float) -> np.ndarray:
@@ -242,8 +251,11 @@ def update_sentiment(mood, target, speed, scandal, scandal_sd, corruption, engag
 
 
 def protest_probability(mood, fragility, presence, threshold, steepness, p_max):
-    """Quarterly chance of protests against a partner: fragile states, low sentiment, and a
-    visible presence (`presence` in [0, 1], e.g. scaled share of inflows)."""
+    """Quarterly chance of protests against a partner.
+
+    Protests need a fragile state, sentiment below the threshold, and a visible presence
+    (`presence` in [0, 1], e.g. a scaled share of inflows).
+    """
     return p_max * fragility * presence * sigmoid(steepness * (threshold - mood))
 
 

@@ -8,8 +8,8 @@ DataCollector. Never reads files or parses YAML.
 from __future__ import annotations
 
 import mesa
-from mesa.agent import AgentSet
 import numpy as np
+from mesa.agent import AgentSet
 
 from sim import kernels as K
 from sim import reporters

@@ -137,15 +137,61 @@ def _f9(shares, metrics):
 
 
 FACTS: tuple[Fact, ...] = (
-    Fact(1, "By 2025 China is the region's largest trade partner", "China's 2025 trade > Russia's and the EU's", _f1),
-    Fact(2, "Russia stays the leading security partner of KZ, KG, TJ; its credibility falls after 2022", "Russia top security share in KZ/KG/TJ every quarter 2015-2025; its regional security share lower in 2023-25 than 2021", _f2),
-    Fact(3, "Only Turkmenistan runs a trade surplus with China", "exports > imports with China in 2025 for Turkmenistan alone", _f3),
-    Fact(4, "Kazakhstan is the largest recipient of Chinese investment", "largest Chinese investment stock at 2025Q4", _f4),
-    Fact(5, "Kyrgyzstan and Tajikistan owe the largest shares of their external debt to China", "the two highest China debt shares at 2025Q4", _f5),
-    Fact(6, "US influence falls after the 2021 withdrawal from Afghanistan", "US regional share lower in 2022-23 than in 2020-21H1", _f6),
-    Fact(7, "Chinese engagement roughly doubles in 2024 and is flat-to-up in 2025", "2024/2023 in [1.7, 2.4]; 2025/2024 in [0.95, 1.25]", _f7),
-    Fact(8, "In 2025 China and Russia lead and neither holds a majority: a balance", "top two powers at 2025Q4 are China and Russia, each below 50%", _f8),
-    Fact(9, "Region-China trade passes USD 100 bn in 2025", "2025 trade with China > 100 USD bn", _f9),
+    Fact(
+        1,
+        "By 2025 China is the region's largest trade partner",
+        "China's 2025 trade > Russia's and the EU's",
+        _f1,
+    ),
+    Fact(
+        2,
+        "Russia stays the leading security partner of KZ, KG, TJ; its credibility falls after 2022",
+        "Russia top security share in KZ/KG/TJ every quarter 2015-2025; "
+        "its regional security share lower in 2023-25 than 2021",
+        _f2,
+    ),
+    Fact(
+        3,
+        "Only Turkmenistan runs a trade surplus with China",
+        "exports > imports with China in 2025 for Turkmenistan alone",
+        _f3,
+    ),
+    Fact(
+        4,
+        "Kazakhstan is the largest recipient of Chinese investment",
+        "largest Chinese investment stock at 2025Q4",
+        _f4,
+    ),
+    Fact(
+        5,
+        "Kyrgyzstan and Tajikistan owe the largest shares of their external debt to China",
+        "the two highest China debt shares at 2025Q4",
+        _f5,
+    ),
+    Fact(
+        6,
+        "US influence falls after the 2021 withdrawal from Afghanistan",
+        "US regional share lower in 2022-23 than in 2020-21H1",
+        _f6,
+    ),
+    Fact(
+        7,
+        "Chinese engagement roughly doubles in 2024 and is flat-to-up in 2025",
+        "2024/2023 in [1.7, 2.4]; 2025/2024 in [0.95, 1.25]",
+        _f7,
+    ),
+    Fact(
+        8,
+        "In 2025 China and Russia lead and neither holds a majority: a balance",
+        "top two powers at 2025Q4 are China and Russia, each below 50%",
+        _f8,
+    ),
+    Fact(
+        9,
+        "Region-China trade passes USD 100 bn in 2025",
+        "2025 trade with China > 100 USD bn",
+        _f9,
+    ),
 )
 
 

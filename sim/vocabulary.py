@@ -117,6 +117,7 @@ class Params(_Strict):
     allocation_temperature: float = _f(1.0, gt=0.05, le=10, unit="index", doc="Logit temperature of powers' budget allocation; 1 gives shares proportional to expected value, lower concentrates effort.")
     risk_fragility: float = _f(0.4, ge=0, le=1, unit="weight", doc="Project risk per unit of state fragility (value x (1 - risk)).")
     risk_debt: float = _f(0.3, ge=0, le=1, unit="weight", doc="Project risk per unit of total external debt to GDP (capped at 1).")
+    budget_shock_sd: float = _f(0.04, ge=0, le=0.5, unit="sd per quarter", doc="Standard deviation of quarterly shocks to each power's engagement budget, in log units; the shocks persist (a random walk), so projections fan out.")
     allocation_noise: float = _f(0.15, ge=0, le=2, unit="sd", doc="Standard deviation of the random taste shock on each (state, sector) project value, in log units.")
     security_temperature: float = _f(0.3, gt=0.05, le=10, unit="index", doc="Logit temperature of powers' split of security effort across states.")
     alignment_temperature: float = _f(0.35, gt=0.05, le=10, unit="index", doc="Logit temperature of states' alignment choice over powers' scores.")

@@ -12,9 +12,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.scenario import Effect, Event, Scenario
-from sim.vocabulary import SECTORS, PairAttrs, PowerAttrs, StateAttrs
+from sim.vocabulary import SECTORS, PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 PRIORITY_FIELDS = tuple(f"priority_{k}" for k in SECTORS)
+
+
+def _bounds() -> dict[str, tuple[float, float]]:
+    """Allowed range of every attribute and parameter, from the vocabulary."""
+    out = {}
+    for model in (PowerAttrs, StateAttrs, PairAttrs, Params):
+        for row in field_table(model):
+            if isinstance(row["default"], str):
+                continue
+            lo = -np.inf if row["min"] is None else float(row["min"])
+            hi = np.inf if row["max"] is None else float(row["max"])
+            out[row["name"]] = (lo, hi)
+    return out
+
+
+BOUNDS = _bounds()
 
 
 class WorldState:
@@ -106,13 +122,20 @@ class WorldState:
             return self.params[idx[0]]
         return float(getattr(self, name)[idx])
 
-    def put(self, path: tuple[str, ...], value: float) -> None:
-        """Write a value at a path."""
+    def put(self, path: tuple[str, ...], value: float) -> float:
+        """Write a value at a path, clipped to the attribute's allowed range.
+
+        Returns:
+            The value written.
+        """
+        lo, hi = BOUNDS[path[-1]]
+        value = float(min(max(value, lo), hi))
         name, idx = self.locate(path)
         if name == "params":
-            self.params[idx[0]] = float(value)
+            self.params[idx[0]] = value
         else:
             getattr(self, name)[idx] = value
+        return value
 
 
 _OPS = {
@@ -128,8 +151,8 @@ class _Undo:
     event_id: str
     path: tuple[str, ...]
     op: str
-    value: float
-    old: float
+    old: float  # value before the event
+    new: float  # value the event wrote (after clipping)
 
 
 class EventSchedule:
@@ -152,9 +175,11 @@ class EventSchedule:
             if u.op == "set":
                 world.put(u.path, u.old)
             elif u.op == "add":
-                world.put(u.path, cur - u.value)
+                world.put(u.path, cur - (u.new - u.old))
+            elif u.new != 0:
+                world.put(u.path, cur * u.old / u.new)
             else:
-                world.put(u.path, cur / u.value)
+                world.put(u.path, u.old)
         for eid in dict.fromkeys(u.event_id for u in due):
             log.append(f"end {eid}")
         self._pending = [u for u in self._pending if u.quarter != quarter]
@@ -169,7 +194,6 @@ class EventSchedule:
     def _fire(self, world: WorldState, ev: Event, eff: Effect, quarter: int) -> None:
         for path in eff.paths:
             old = world.get(path)
-            world.put(path, _OPS[eff.op](old, eff.value))
+            new = world.put(path, _OPS[eff.op](old, eff.value))
             if ev.duration is not None:
-                self._pending.append(
-                    _Undo(quarter + ev.duration, ev.id, path, eff.op, eff.value, old))
+                self._pending.append(_Undo(quarter + ev.duration, ev.id, path, eff.op, old, new))

@@ -211,3 +211,28 @@ def test_any_valid_world_and_parameters_keep_invariants(baseline, params, power,
     for _ in range(scn.n_quarters):
         model.step()
     check_invariants(model)
+
+
+def test_event_values_are_clipped_to_their_range_and_undone(tmp_path):
+    path = tmp_path / "extreme.yaml"
+    path.write_text(
+        "name: extreme\ndescription: test\nextends: baseline\n"
+        "period: {start: 2015Q1, end: 2016Q4}\n"
+        "events:\n  - id: overshoot\n    at: 2015Q2\n    duration: 2\n    effects:\n"
+        "      - {target: states.kyrgyzstan.fragility, op: add, value: 5}\n"
+        "      - {target: powers.china.budget, op: scale, value: -1}\n"
+        "      - {target: 'powers.*.toward.*.sentiment', op: add, value: -3}\n"
+    )
+    model = InfluenceModel(load_scenario(path), rng=0)
+    w = model.world
+    frag0 = w.fragility[1]
+    model.step()
+    model.step()  # 2015Q2: event fires
+    assert w.fragility[1] == 1.0 and w.budget[0] == 0.0
+    assert np.all(w.sentiment[:-1] == -1.0)
+    check_invariants(model)
+    model.step()
+    model.step()  # 2015Q4: undone
+    assert w.fragility[1] == pytest.approx(frag0)
+    assert np.all(np.isfinite(w.budget))
+    check_invariants(model)
