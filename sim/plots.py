@@ -173,7 +173,7 @@ def plot_regional_shares(shares: pd.DataFrame, ax: Axes | None = None, *,
     rows = _mark(ax, marks, projection_from, float(x[0]), float(x[-1]))
     ax.set_title(f"{title}: share of influence in {area_label(area)}, mean of {n} run"
                  f"{'s' if n != 1 else ''}", fontsize=FONT["title"], loc="left",
-                 pad=6 + 13 * rows)
+                 pad=10 + 17 * rows)
     ax.set_ylabel("Share of influence (%)", fontsize=FONT["label"])
     ax.set_xlabel("Year", fontsize=FONT["label"])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
