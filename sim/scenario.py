@@ -229,6 +229,58 @@ class Scenario:
         return _replace(self, params=params)
 
 
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """Return the scenario with world values, parameters or event effect values changed.
+
+        Keys are `set:` paths (`powers.china.budget_growth`, `states.*.hedging`,
+        `params.w_trade`) or event effect values written `events.<id>.effects[<i>].value`
+        (for example how hard the 2022 war hits Russia). Used by sweeps and the classroom.
+
+        Raises:
+            ScenarioError: a key names nothing, or a value is out of its range.
+        """
+        world_keys = {k: v for k, v in overrides.items() if not k.startswith("events.")}
+        event_keys = {k: v for k, v in overrides.items() if k.startswith("events.")}
+        try:
+            world, params = _apply_set(self.world, self.params, world_keys)
+        except _SetError as e:
+            raise ScenarioError(None, str(e), field=e.key) from None
+        events = list(self.events)
+        for key, value in event_keys.items():
+            m = re.fullmatch(r"events\.([a-z][a-z0-9_]*)\.effects\[(\d+)\]\.value", key)
+            if not m:
+                raise ScenarioError(None, "expected events.<id>.effects[<i>].value", field=key)
+            eid, idx = m.group(1), int(m.group(2))
+            pos = next((i for i, e in enumerate(events) if e.id == eid), None)
+            if pos is None:
+                known = ", ".join(e.id for e in events) or "none"
+                raise ScenarioError(None, f"no event {eid!r} in {self.name} (events: {known})",
+                                    field=key)
+            ev = events[pos]
+            if idx >= len(ev.effects):
+                raise ScenarioError(None, f"event {eid} has {len(ev.effects)} effects",
+                                    field=key)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ScenarioError(None, f"expected a number, got {value!r}", field=key) from None
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ScenarioError(None, "must be a finite number", field=key)
+            effects = list(ev.effects)
+            effects[idx] = _replace(effects[idx], value=number)
+            events[pos] = _replace(ev, effects=tuple(effects))
+        merged = dict(self.overrides) | {k: v for k, v in overrides.items()}
+        return _replace(self, world=world, params=params, events=tuple(events), overrides=merged)
+
+    def without_events(self, *event_ids: str) -> Scenario:
+        """Return the scenario with some events switched off (unknown ids are errors)."""
+        known = {e.id for e in self.events}
+        for eid in event_ids:
+            if eid not in known:
+                raise ScenarioError(None, f"no event {eid!r} in {self.name}", field="events")
+        return _replace(self, events=tuple(e for e in self.events if e.id not in event_ids))
+
+
 def _replace(obj, **kw):
     from dataclasses import replace
 

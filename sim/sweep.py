@@ -1,0 +1,439 @@
+"""Run a sweep: chunks of runs on an executor, streamed to Parquet parts, resumable.
+
+Each chunk of runs goes to a worker (`run_chunk`), comes back as a table, and is written
+as `runs/part-*.parquet` (temporary file, then rename), whose metadata lists the runs it
+holds, failed ones included. The parent never holds more than the chunks in flight. A
+sweep started again with `resume=True` reads which runs are done from the parts and runs
+only the rest. `load_sweep` reads the results back. Numbers depend only on each run's
+scenario, parameters and seed, never on the worker or the order.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from sim.executors import ExecutorInfo, make_executor
+from sim.sweepspec import Outcomes, RunSpec, SweepPlan
+from sim.vocabulary import CHANNELS
+
+SPEC_FILE = "sweep.json"
+META_KEY = b"greatgame.runs"
+
+
+class SweepFolderError(ValueError):
+    """The output folder holds something else (another sweep, or unrelated files)."""
+
+
+# --------------------------------------------------------------------------- worker side
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """What a worker needs to run a chunk: everything picklable, no open files."""
+
+    scenario_paths: dict[str, str]
+    end: str | None
+    parameters: tuple[str, ...]
+    points: tuple[dict[str, float], ...]
+    outcomes: Outcomes
+    runs: tuple[RunSpec, ...]
+    engine: str = "mesa"
+
+
+_SCENARIO_CACHE: dict[tuple[str, str | None], Any] = {}
+
+
+def _scenario(path: str, end: str | None):
+    key = (path, end)
+    if key not in _SCENARIO_CACHE:
+        from sim.scenario import load_scenario
+
+        scn = load_scenario(path)
+        _SCENARIO_CACHE[key] = scn.with_end(end) if end else scn
+    return _SCENARIO_CACHE[key]
+
+
+def _select(shares: pd.DataFrame, outcomes: Outcomes) -> pd.DataFrame:
+    out = shares
+    if outcomes.areas != "all":
+        out = out[out["area"].isin(outcomes.areas)]
+    if outcomes.quarters != "all":
+        out = out[out["quarter"].isin(outcomes.quarters)]
+    cols = ["quarter", "step", "area", "power", "share"]
+    if outcomes.channels:
+        cols += list(CHANNELS)
+    return out[cols]
+
+
+def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """Run a chunk of runs; a run that raises is recorded, not fatal.
+
+    Returns:
+        The outcome rows of the successful runs, and one record per run (status, seconds,
+        error).
+    """
+    from sim.runner import run_one
+
+    frames, records = [], []
+    for spec in task.runs:
+        t0 = time.perf_counter()
+        values = task.points[spec.point]
+        rec = {"run_id": spec.run_id, "scenario": spec.scenario, "point": spec.point,
+               "replication": spec.replication, "seed": spec.seed, "params": values}
+        try:
+            scn = _scenario(task.scenario_paths[spec.scenario], task.end)
+            if values:
+                scn = scn.with_overrides(values)
+            res = run_one(scn, spec.seed, replication=spec.replication)
+            df = _select(res.shares, task.outcomes).copy()
+            df.insert(0, "seed", np.int64(spec.seed))
+            df.insert(0, "replication", np.int32(spec.replication))
+            df.insert(0, "point", np.int32(spec.point))
+            df.insert(0, "scenario", spec.scenario)
+            df.insert(0, "run_id", np.int64(spec.run_id))
+            for name in task.parameters:
+                df[name] = float(values[name])
+            frames.append(df)
+            rec["status"] = "ok"
+        except Exception as e:  # noqa: BLE001 - one bad run must not stop the sweep
+            rec["status"] = "failed"
+            rec["error"] = f"{type(e).__name__}: {e}"
+            rec["traceback"] = traceback.format_exc(limit=5)
+        rec["seconds"] = round(time.perf_counter() - t0, 4)
+        records.append(rec)
+    if frames:
+        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+    else:
+        table = pa.table({})
+    return table, records
+
+
+# --------------------------------------------------------------------------- storage
+
+def _part_records(path: Path) -> list[dict[str, Any]]:
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(META_KEY, b"[]"))
+
+
+def done_records(out: Path) -> list[dict[str, Any]]:
+    """Run records of every complete part in a sweep folder."""
+    runs = out / "runs"
+    if not runs.is_dir():
+        return []
+    recs = []
+    for part in sorted(runs.glob("part-*.parquet")):
+        recs.extend(_part_records(part))
+    return recs
+
+
+def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Path:
+    """Write one chunk atomically: a temporary file, then rename into runs/."""
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    slim = [{k: v for k, v in r.items() if k != "traceback"} for r in records]
+    meta = {META_KEY: json.dumps(slim).encode()}
+    if table.num_columns == 0:
+        table = pa.table({"run_id": pa.array([], pa.int64())})
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    name = f"part-{uuid.uuid4().hex[:16]}.parquet"
+    tmp = runs / f".{name}.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, runs / name)
+    return runs / name
+
+
+def load_sweep(path: str | Path, as_dataset: bool = False) -> pd.DataFrame | ds.Dataset:
+    """Read a sweep's results: one tidy DataFrame (or a pyarrow dataset for large sweeps).
+
+    Rows are sorted by run_id, step, area and power. Columns: run_id, scenario, point,
+    replication, seed, quarter, step, area, power, share (and channel shares if kept),
+    then one column per varied parameter.
+    """
+    runs = Path(path) / "runs"
+    parts = sorted(runs.glob("part-*.parquet")) if runs.is_dir() else []
+    parts = [p for p in parts if pq.read_metadata(p).num_rows > 0]
+    if as_dataset:
+        return ds.dataset([str(p) for p in parts], format="parquet")
+    if not parts:
+        return pd.DataFrame()
+    df = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
+    return df.sort_values(["run_id", "step", "area", "power"], kind="stable").reset_index(
+        drop=True)
+
+
+# --------------------------------------------------------------------------- parent side
+
+@dataclass
+class SweepOutcome:
+    """What happened: counts, timings, failures."""
+
+    total: int
+    done_before: int
+    ran: int
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    executor: ExecutorInfo | None = None
+    interrupted: bool = False
+
+
+def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
+    """Check the output folder and record the sweep's identity in it.
+
+    Raises:
+        SweepFolderError: the folder holds another sweep, unrelated files, or (without
+            resume) this sweep's earlier results.
+    """
+    spec_path = out / SPEC_FILE
+    if out.exists() and not out.is_dir():
+        raise SweepFolderError(f"{out}: is a file, expected a folder for sweep results")
+    if spec_path.exists():
+        old = json.loads(spec_path.read_text())
+        if old.get("identity_hash") != plan.identity_hash():
+            raise SweepFolderError(
+                f"{out}: holds a different sweep ({old.get('name')!r}, another design, "
+                "seeds or scenario files); choose another --out or delete it")
+        if not resume and done_records(out):
+            raise SweepFolderError(
+                f"{out}: already holds results of this sweep; add --resume to finish it, "
+                "or choose another --out")
+    elif out.exists() and any(out.iterdir()):
+        raise SweepFolderError(f"{out}: exists and is not a sweep folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    body = {"name": plan.name, "identity_hash": plan.identity_hash(),
+            "identity": plan.identity(), "sweep_file": plan.path}
+    tmp = out / f".{SPEC_FILE}.tmp"
+    tmp.write_text(json.dumps(body, indent=1))
+    os.replace(tmp, spec_path)
+
+
+def _chunks(runs: list[RunSpec], size: int) -> list[tuple[RunSpec, ...]]:
+    return [tuple(runs[i:i + size]) for i in range(0, len(runs), size)]
+
+
+def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
+            workers: int | None = None, scheduler: str | None = None, resume: bool = False,
+            engine: str = "mesa", progress: Callable[[int, int], None] | None = None,
+            max_pool_restarts: int = 3) -> SweepOutcome:
+    """Run every missing run of the plan, streaming finished chunks to Parquet parts.
+
+    Args:
+        plan: A validated sweep plan.
+        out: Output folder.
+        executor: `serial`, `processes` or `dask`.
+        workers: Worker processes (default all cores).
+        scheduler: Address of an existing Dask scheduler.
+        resume: Finish a sweep already started in `out`.
+        engine: Which model engine runs the runs.
+        progress: Called as progress(done, total) after each chunk.
+        max_pool_restarts: How often a broken process pool (a worker died) is replaced.
+
+    Raises:
+        SweepFolderError: see `prepare_folder`.
+        KeyboardInterrupt: after finished chunks are safely written.
+    """
+    out = Path(out)
+    prepare_folder(plan, out, resume)
+    for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
+        tmp.unlink()  # leftovers of a killed sweep: never renamed, so never counted
+    done = {r["run_id"] for r in done_records(out)}
+    all_runs = plan.runs()
+    todo = [r for r in all_runs if r.run_id not in done]
+    outcome = SweepOutcome(total=len(all_runs), done_before=len(done), ran=0)
+    if progress:
+        progress(len(done), len(all_runs))
+    t0 = time.perf_counter()
+
+    def task(chunk):
+        return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
+                         plan.outcomes, chunk, engine)
+
+    queue = deque(_chunks(todo, plan.chunk_size))
+    restarts = 0
+    while queue:
+        with make_executor(executor, workers, scheduler) as (ex, info):
+            outcome.executor = info
+            # A bounded window of chunks in flight: workers stay busy, the parent holds
+            # at most `window` chunks of results, and serial runs write as they go.
+            window = 1 if info.kind == "serial" else 2 * max(info.workers, 1)
+            inflight: dict[cf.Future, tuple[RunSpec, ...]] = {}
+            broken: list[tuple[RunSpec, ...]] = []
+
+            def fill(ex=ex, inflight=inflight, window=window, broken=broken):
+                while queue and len(inflight) < window and not broken:
+                    c = queue.popleft()
+                    inflight[ex.submit(run_chunk, task(c))] = c
+
+            try:
+                fill()
+                while inflight:
+                    finished, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                    for fut in finished:
+                        chunk = inflight.pop(fut)
+                        try:
+                            table, records = fut.result()
+                        except cf.process.BrokenProcessPool:
+                            broken.append(chunk)  # a worker died: run the chunk again
+                            continue
+                        except Exception as e:  # noqa: BLE001 - e.g. Dask gave up on a task
+                            table, records = pa.table({}), _failed(plan, chunk, e)
+                        _store(out, table, records, done, outcome)
+                        if progress:
+                            progress(len(done), len(all_runs))
+                    fill()
+            except KeyboardInterrupt:
+                for f in inflight:
+                    f.cancel()
+                outcome.interrupted = True
+                outcome.seconds = time.perf_counter() - t0
+                raise
+        if broken:
+            queue.extendleft(reversed(broken))
+            restarts += 1
+            if restarts > max_pool_restarts:
+                raise RuntimeError(f"worker processes died {restarts} times; {len(done)} of "
+                                   f"{len(all_runs)} runs are saved, rerun with --resume")
+    outcome.seconds = time.perf_counter() - t0
+    return outcome
+
+
+def _failed(plan: SweepPlan, chunk, error: Exception) -> list[dict[str, Any]]:
+    return [{"run_id": r.run_id, "scenario": r.scenario, "point": r.point,
+             "replication": r.replication, "seed": r.seed, "params": plan.points[r.point],
+             "status": "failed", "seconds": 0.0, "error": f"{type(error).__name__}: {error}"}
+            for r in chunk]
+
+
+def _store(out: Path, table: pa.Table, records: list[dict[str, Any]], done: set[int],
+           outcome: SweepOutcome) -> None:
+    """Write a finished chunk, skipping any run already written (never twice)."""
+    fresh = [r for r in records if r["run_id"] not in done]
+    if len(fresh) != len(records) and table.num_columns:
+        keep = pa.array([r["run_id"] for r in fresh], pa.int64())
+        table = table.filter(pc.is_in(table["run_id"], value_set=keep))
+    if not fresh:
+        return
+    write_part(out, table, fresh)
+    done.update(r["run_id"] for r in fresh)
+    outcome.ran += len(fresh)
+    outcome.failed += [r for r in fresh if r["status"] != "ok"]
+
+
+# --------------------------------------------------------------------------- summaries
+
+def region_band(out: str | Path, quarters: list[str] | None = None,
+                by_point: bool = True) -> pd.DataFrame:
+    """Mean and 5-95% band of each power's regional share per scenario (and point) and quarter.
+
+    Streams the region rows batch by batch and keeps only the share values (float32), so
+    the parent's memory grows by 4 bytes per kept value, never by whole rows.
+    """
+    dset = load_sweep(out, as_dataset=True)
+    if not dset.files:
+        return pd.DataFrame()
+    flt = ds.field("area") == "region"
+    if quarters:
+        flt = flt & ds.field("quarter").isin(quarters)
+    keys = ["scenario", "point", "step", "quarter", "power"] if by_point else \
+        ["scenario", "step", "quarter", "power"]
+    acc: dict[tuple, list[np.ndarray]] = {}
+    for batch in dset.to_batches(columns=[*keys, "share"], filter=flt):
+        df = batch.to_pandas()
+        for key, grp in df.groupby(keys, observed=True, sort=False)["share"]:
+            acc.setdefault(key, []).append(grp.to_numpy(np.float32))
+    rows = []
+    for key, parts in acc.items():
+        v = np.concatenate(parts).astype(float)
+        rows.append((*key, v.mean(), np.quantile(v, 0.05), np.quantile(v, 0.95), len(v)))
+    res = pd.DataFrame(rows, columns=[*keys, "mean", "p05", "p95", "n"])
+    return res.sort_values(keys[:-2] + ["step", "power"]).reset_index(drop=True)
+
+
+def final_outcomes(out: str | Path, plan: SweepPlan) -> pd.DataFrame:
+    """Per run: each power's regional share at the last kept quarter, with parameter values."""
+    dset = load_sweep(out, as_dataset=True)
+    if not dset.files:
+        return pd.DataFrame()
+    quarters = dset.to_table(columns=["step", "quarter"]).to_pandas()
+    last_q = quarters.loc[quarters.step.idxmax(), "quarter"]
+    cols = ["run_id", "scenario", "point", "replication", "power", "share", *plan.parameters]
+    flt = (ds.field("area") == "region") & (ds.field("quarter") == last_q)
+    t = dset.to_table(columns=cols, filter=flt).to_pandas()
+    t["quarter"] = last_q
+    return t.sort_values(["run_id", "power"]).reset_index(drop=True)
+
+
+def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: float,
+                   command: list[str] | None = None) -> Path:
+    """Write manifest.json (version, hashes, seeds, executor, timings, failed runs)."""
+    import platform
+
+    import mesa
+
+    import sim
+
+    recs = done_records(out)
+    failed = [r for r in recs if r.get("status") != "ok"]
+    body = {
+        "package_version": sim.__version__,
+        "python": platform.python_version(),
+        "mesa": mesa.__version__,
+        "numpy": np.__version__,
+        "sweep": plan.name,
+        "description": plan.description,
+        "sweep_file": plan.path,
+        "sweep_file_sha256": plan.file_hash,
+        "identity_hash": plan.identity_hash(),
+        "scenario_files": plan.scenario_hashes,
+        "design": plan.design,
+        "parameters": list(plan.parameters),
+        "points": len(plan.points),
+        "replications": plan.replications,
+        "root_seed": plan.root_seed,
+        "seed_rule": "SeedSequence(root_seed, spawn_key=(point, replication)); the same "
+                     "seed for a replication in every scenario",
+        "runs_total": plan.n_runs,
+        "runs_done": len(recs),
+        "runs_failed": len(failed),
+        "failed_runs": failed,
+        "complete": len(recs) == plan.n_runs,
+        "executor": vars(outcome.executor) if outcome.executor else None,
+        "this_invocation": {"ran": outcome.ran, "done_before": outcome.done_before,
+                            "seconds": round(outcome.seconds, 3),
+                            "interrupted": outcome.interrupted},
+        "run_seconds_total": round(sum(r.get("seconds", 0) for r in recs), 3),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+    }
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(body, indent=1, default=str))
+    os.replace(tmp, out / "manifest.json")
+    return out / "manifest.json"
+
+
+def summary_table(band: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
+    """Regional share per scenario, point and power at 2025Q4 and the last quarter."""
+    if band.empty:
+        return band
+    last = band.loc[band.step.idxmax(), "quarter"]
+    keep = [q for q in dict.fromkeys(["2025Q4", last]) if q in set(band.quarter)]
+    sel = band[band.quarter.isin(keep)].copy()
+    for name in plan.parameters:
+        sel[name] = sel.point.map(lambda p, n=name: plan.points[p][n])
+    return sel.drop(columns=["step"])
