@@ -58,7 +58,7 @@ def _execute(plan, out: Path, args, desc: str):
     try:
         return execute(plan, out, executor=args.executor, workers=args.workers,
                        scheduler=args.scheduler, resume=args.resume, progress=update,
-                       engine=getattr(args, "engine", "mesa"))
+                       engine=args.engine)
     except SweepFolderError as e:
         raise _UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -89,7 +89,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     started = time.time()
     print(f"sweep {plan.name}: {len(plan.scenario_paths)} scenario(s) x {len(plan.points)} "
           f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
-          f"executor {args.executor}", file=sys.stderr)
+          f"executor {args.executor}, engine {args.engine}", file=sys.stderr)
     outcome = _execute(plan, out, args, plan.name)
     S.write_manifest(plan, out, outcome, started, command=sys.argv)
 
@@ -201,6 +201,9 @@ def add_parsers(sub, common, fmt) -> None:
         p.add_argument("--scheduler", metavar="ADDR", default=None,
                        help="address of an existing Dask scheduler, tcp://HOST:PORT "
                             "(with --executor dask; default: start a LocalCluster)")
+        p.add_argument("--engine", choices=("ensemble", "mesa"), default="ensemble",
+                       help="ensemble: each chunk of runs advances as one vectorised batch; "
+                            "mesa: one Mesa model per run (same numbers, much slower)")
         p.add_argument("--resume", action="store_true",
                        help="finish an interrupted sweep in the same folder: only missing "
                             "runs are run")

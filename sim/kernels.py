@@ -33,30 +33,60 @@ class QuarterDraws(NamedTuple):
     budget: np.ndarray  # (..., P) standard normal shocks to engagement budgets
 
 
-def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
-                 n_sectors: int) -> QuarterDraws:
-    """Draw one quarter's random numbers: always the same count, in the same order.
+def draw_size(n_powers: int, n_states: int, n_sectors: int) -> int:
+    """How many random numbers one quarter uses."""
+    P, S, K = n_powers, n_states, n_sectors
+    return P + P * S * K + S + P * S + P * S + P
 
-    Args:
-        rng: The run's generator.
-        n_powers: Number of acting powers, P.
-        n_states: Number of states, S.
-        n_sectors: Number of sectors, K.
 
-    Returns:
-        The quarter's draws.
+def draw_run(rng: np.random.Generator, n_quarters: int, n_powers: int, n_states: int,
+             n_sectors: int) -> np.ndarray:
+    """Draw every random number a run will use: (n_quarters, draw_size) standard normals.
+
+    One call per run: each quarter then takes its own row, so every quarter uses the same
+    count of numbers in the same order whatever happens, and a shorter run uses the first
+    rows of a longer one.
     """
+    size = draw_size(n_powers, n_states, n_sectors)
+    return rng.standard_normal((n_quarters, size))
+
+
+def split_draws(z: np.ndarray, n_powers: int, n_states: int, n_sectors: int) -> QuarterDraws:
+    """One quarter's draws from its row of normals, (..., draw_size).
+
+    Uniforms (move order, protests) are the normal CDF of their normals, so they are exactly
+    uniform on (0, 1).
+    """
+    from scipy.special import ndtr
+
+    P, S, K = n_powers, n_states, n_sectors
+    lead = z.shape[:-1]
+    cuts = np.cumsum([P, P * S * K, S, P * S, P * S])
+    order, alloc, gdp, scandal, protest, budget = np.split(z, cuts, axis=-1)
     return QuarterDraws(
-        order=rng.random(n_powers),
-        alloc=rng.standard_normal((n_powers, n_states, n_sectors)),
-        gdp=rng.standard_normal(n_states),
-        scandal=rng.standard_normal((n_powers, n_states)),
-        protest=rng.random((n_powers, n_states)),
-        budget=rng.standard_normal(n_powers),
+        order=ndtr(order),
+        alloc=alloc.reshape(*lead, P, S, K),
+        gdp=gdp,
+        scandal=scandal.reshape(*lead, P, S),
+        protest=ndtr(protest).reshape(*lead, P, S),
+        budget=budget,
     )
 
 
+def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
+                 n_sectors: int) -> QuarterDraws:
+    """One quarter's draws straight from a generator (a one-quarter `draw_run`)."""
+    z = draw_run(rng, 1, n_powers, n_states, n_sectors)[0]
+    return split_draws(z, n_powers, n_states, n_sectors)
+
+
 # --------------------------------------------------------------------------- generic
+
+def _st(x):
+    """A per-state array (..., S) lifted to broadcast against pair arrays (..., J, S)."""
+    x = np.asarray(x)
+    return x if x.ndim == 0 else x[..., None, :]
+
 
 def softmax(x: np.ndarray, temperature: float | np.ndarray = 1.0, axis: int = -1) -> np.ndarray:
     """Logit choice probabilities exp(x/T) / sum exp(x/T) along `axis` (numerically stable)."""
@@ -124,7 +154,8 @@ def project_values(priority, endowment, openness, risk, size, connectivity, fdi_
     value, so a 10% cut in shipment time (connectivity up ~11%) raises inflows by about
     fdi_elasticity x 10%.
     """
-    base = (openness * (1.0 - risk) * size * connectivity ** fdi_elasticity)[..., None]
+    state = (1.0 - risk) * size * connectivity ** fdi_elasticity
+    base = (openness * _st(state))[..., None]
     val = priority[..., :, None, :] * endowment[..., None, :, :] * base
     corridor = (strategic[..., :, None] * transit[..., None, :])[..., None] * base
     k = np.arange(val.shape[-1]) == SECTOR_TRANSPORT
@@ -215,9 +246,10 @@ def trade_target(base, gdp, gdp0, gdp_elasticity, stock, stock0, investment_elas
     target = base x (gdp/gdp0)^e_gdp x ((stock + 1% gdp) / (stock0 + 1% gdp0))^e_inv
              x connectivity^(e_conn x corridor[j]) x affinity x (1 + bloc bonus).
     """
-    inv = ((stock + 0.01 * gdp) / (stock0 + 0.01 * gdp0)) ** investment_elasticity
-    conn = connectivity ** (connectivity_elasticity * corridor[..., :, None])
-    return base * (gdp / gdp0) ** gdp_elasticity * inv * conn * affinity * (1.0 + bloc_bonus)
+    inv = ((stock + 0.01 * _st(gdp)) / (stock0 + 0.01 * _st(gdp0))) ** investment_elasticity
+    conn = _st(connectivity) ** (connectivity_elasticity * corridor)[..., :, None]
+    return (base * _st((gdp / gdp0) ** gdp_elasticity) * inv * conn * affinity
+            * (1.0 + bloc_bonus))
 
 
 def relax(current, target, speed):
@@ -234,10 +266,10 @@ def sentiment_target(anchor, jobs_annual, gdp, growth_excess, engaged, own_labou
     `p` holds the weights (sentiment_jobs, sentiment_growth, sentiment_labour, sentiment_debt).
     """
     return (anchor
-            + p["sentiment_jobs"] * jobs_annual / gdp
-            + p["sentiment_growth"] * growth_excess * engaged
+            + p["sentiment_jobs"] * jobs_annual / _st(gdp)
+            + p["sentiment_growth"] * _st(growth_excess) * engaged
             - p["sentiment_labour"] * own_labour * inflow_share
-            - p["sentiment_debt"] * (debt + hidden_debt * debt_share) / gdp)
+            - p["sentiment_debt"] * (debt + _st(hidden_debt) * debt_share) / _st(gdp))
 
 
 def update_sentiment(mood, target, speed, scandal, scandal_sd, corruption, engagement_share):
@@ -246,7 +278,7 @@ def update_sentiment(mood, target, speed, scandal, scandal_sd, corruption, engag
     A scandal hits partner j in state s with size scandal_sd x corruption[s] x j's share of
     engagement in s x max(draw, 0). Returns mood clipped to [-1, 1].
     """
-    hit = scandal_sd * corruption * engagement_share * np.maximum(scandal, 0.0)
+    hit = scandal_sd * _st(corruption) * engagement_share * np.maximum(scandal, 0.0)
     return np.clip(relax(mood, target, speed) - hit, -1.0, 1.0)
 
 
@@ -256,7 +288,7 @@ def protest_probability(mood, fragility, presence, threshold, steepness, p_max):
     Protests need a fragile state, sentiment below the threshold, and a visible presence
     (`presence` in [0, 1], e.g. a scaled share of inflows).
     """
-    return p_max * fragility * presence * sigmoid(steepness * (threshold - mood))
+    return p_max * _st(fragility) * presence * sigmoid(steepness * (threshold - mood))
 
 
 def protest_damage(damage, protests, drop, recovery):
@@ -275,10 +307,10 @@ def alignment_scores(econ_share, security_share, security_demand, mood, debt_sha
     """
     terms = {
         "economy": p["align_economy"] * econ_share,
-        "security": p["align_security"] * security_demand * security_share,
+        "security": p["align_security"] * _st(security_demand) * security_share,
         "sentiment": p["align_sentiment"] * mood,
         "dependence": -p["align_dependence"] * (debt_share + trade_share ** 2),
-        "hedging": -p["align_hedging"] * hedging * tilt,
+        "hedging": -p["align_hedging"] * _st(hedging) * tilt,
     }
     terms["score"] = sum(terms.values())
     return terms
@@ -289,18 +321,20 @@ def influence(channel_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
 
     Args:
         channel_values: (..., C, J, S) raw values per channel.
-        weights: (C,) channel weights (need not sum to 1).
+        weights: (..., C) channel weights (need not sum to 1; per run in a batch).
 
     Returns:
         (channel shares (..., C, J, S), influence (..., J, S)); both sum to 1 over J.
     """
     sh = shares(channel_values, axis=-2)
     w = np.asarray(weights, dtype=float)
-    w = w / w.sum() if w.sum() > 0 else np.full_like(w, 1.0 / len(w))
-    return sh, np.einsum("c,...cjs->...js", w, sh)
+    total = w.sum(axis=-1, keepdims=True)
+    w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / w.shape[-1])
+    return sh, np.sum(w[..., :, None, None] * sh, axis=-3)
 
 
 def regional(values: np.ndarray, state_weights: np.ndarray) -> np.ndarray:
     """Weighted mean over the state axis (-1): the regional figure."""
     w = state_weights / np.sum(state_weights, axis=-1, keepdims=True)
-    return np.sum(values * w[..., None, :], axis=-1)
+    w = w.reshape(w.shape[:-1] + (1,) * (values.ndim - w.ndim) + w.shape[-1:])
+    return np.sum(values * w, axis=-1)

@@ -31,7 +31,7 @@ def region_influence(model) -> np.ndarray:
 
 def region_channels(model) -> np.ndarray:
     """Regional share per channel and partner, (C, J)."""
-    return model.region_channels.copy()
+    return model.world.region_channels.copy()
 
 
 def pair_metrics(model) -> dict[str, np.ndarray]:
@@ -57,7 +57,7 @@ def state_metrics(model) -> dict[str, np.ndarray]:
     w = model.world
     return {
         "gdp": w.gdp.copy(),
-        "debt_to_gdp": (w.debt.sum(axis=0) + w.hidden_debt) / w.gdp,
+        "debt_to_gdp": (w.debt.sum(axis=-2) + w.hidden_debt) / w.gdp,
         "connectivity": w.connectivity.copy(),
         "gdp_growth": w.growth_rate.copy(),
     }

@@ -46,15 +46,44 @@ class RunResult:
         )
 
 
-def _long(arr: np.ndarray, dims: list[tuple[str, list]]) -> dict[str, np.ndarray]:
-    """Index columns for a C-ordered flattening of `arr` with the given named axes."""
-    shape = arr.shape
-    cols = {}
-    for axis, (name, labels) in enumerate(dims):
-        if name is None:
-            continue
-        idx = np.indices(shape)[axis].ravel()
-        cols[name] = np.asarray(labels, dtype=object)[idx]
+def shares_columns(quarters: list[str], partners: list[str], states: list[str],
+                   st_ch: np.ndarray, st_tot: np.ndarray, rg_ch: np.ndarray,
+                   rg_tot: np.ndarray) -> dict[str, np.ndarray]:
+    """Columns of the tidy shares table for B runs at once.
+
+    Args:
+        quarters: Quarter labels (T).
+        partners: Partner names (J).
+        states: State names (S).
+        st_ch: (B, T, C, J, S) channel shares per state.
+        st_tot: (B, T, J, S) influence per state.
+        rg_ch: (B, T, C, J) regional channel shares.
+        rg_tot: (B, T, J) regional influence.
+
+    Returns:
+        Columns quarter, step, area, power, one per channel, share; rows run by run, each
+        run's region rows (quarter, power) then its state rows (quarter, power, state).
+    """
+    B, T, C, J, S = st_ch.shape
+    n_r, n_s = T * J, T * J * S
+    q = np.asarray(quarters, dtype=object)
+    steps = np.arange(1, T + 1)
+    region_q = np.repeat(q, J)
+    state_q = np.repeat(q, J * S)
+    cols = {
+        "quarter": np.tile(np.concatenate([region_q, state_q]), B),
+        "step": np.tile(np.concatenate([np.repeat(steps, J), np.repeat(steps, J * S)]), B),
+        "area": np.tile(np.concatenate([np.full(n_r, REGION, dtype=object),
+                                        np.tile(np.asarray(states, dtype=object), T * J)]), B),
+        "power": np.tile(np.concatenate([np.tile(np.asarray(partners, dtype=object), T),
+                                         np.tile(np.repeat(np.asarray(partners, dtype=object),
+                                                           S), T)]), B),
+    }
+    for c, name in enumerate(CHANNELS):
+        cols[name] = np.concatenate([rg_ch[:, :, c].reshape(B, n_r),
+                                     st_ch[:, :, c].reshape(B, n_s)], axis=1).ravel()
+    cols["share"] = np.concatenate([rg_tot.reshape(B, n_r), st_tot.reshape(B, n_s)],
+                                   axis=1).ravel()
     return cols
 
 
@@ -68,29 +97,11 @@ def collect(model: InfluenceModel, replication: int, seed: int) -> RunResult:
     steps = np.arange(1, T + 1)
 
     # shares: per state and for the region, channel columns and the total.
-    st_ch = np.stack(rec["channel_shares"])  # (T, C, J, S)
-    st_tot = np.stack(rec["state_influence"])  # (T, J, S)
-    rg_ch = np.stack(rec["region_channels"])  # (T, C, J)
-    rg_tot = np.stack(rec["region_influence"])  # (T, J)
-    state_part = {
-        "quarter": np.repeat(quarters, J * S),
-        "step": np.repeat(steps, J * S),
-        "area": np.tile(states, T * J),
-        "power": np.tile(np.repeat(partners, S), T),
-    }
-    for c, name in enumerate(CHANNELS):
-        state_part[name] = st_ch[:, c].ravel()
-    state_part["share"] = st_tot.ravel()
-    region_part = {
-        "quarter": np.repeat(quarters, J),
-        "step": np.repeat(steps, J),
-        "area": np.full(T * J, REGION, dtype=object),
-        "power": np.tile(partners, T),
-    }
-    for c, name in enumerate(CHANNELS):
-        region_part[name] = rg_ch[:, c].ravel()
-    region_part["share"] = rg_tot.ravel()
-    shares = pd.concat([pd.DataFrame(region_part), pd.DataFrame(state_part)], ignore_index=True)
+    shares = pd.DataFrame(shares_columns(
+        quarters, partners, states, np.stack(rec["channel_shares"])[None],
+        np.stack(rec["state_influence"])[None], np.stack(rec["region_channels"])[None],
+        np.stack(rec["region_influence"])[None]))
+    steps = np.arange(1, T + 1)
 
     # metrics: per state and partner, with state- and power-level columns alongside.
     pm = {k: np.stack([d[k] for d in rec["pair_metrics"]]) for k in rec["pair_metrics"][0]}

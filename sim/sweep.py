@@ -69,59 +69,131 @@ def _scenario(path: str, end: str | None):
     return _SCENARIO_CACHE[key]
 
 
-def _select(shares: pd.DataFrame, outcomes: Outcomes) -> pd.DataFrame:
-    out = shares
-    if outcomes.areas != "all":
-        out = out[out["area"].isin(outcomes.areas)]
-    if outcomes.quarters != "all":
-        out = out[out["quarter"].isin(outcomes.quarters)]
-    cols = ["quarter", "step", "area", "power", "share"]
-    if outcomes.channels:
-        cols += list(CHANNELS)
-    return out[cols]
+SHARE_ARRAYS = ("channel_shares", "state_influence", "region_channels", "region_influence")
+ENGINES = ("mesa", "ensemble")
+DEFAULT_CHUNK = {"mesa": 25, "ensemble": 200}
+"""Runs per task by engine: dozens for Mesa, a batch of hundreds for the ensemble."""
+
+
+def simulate(scenarios: list, seeds: list[int], engine: str) -> dict[str, Any]:
+    """Run scenarios[b] with seeds[b]; return the share arrays stacked (B, T, ...).
+
+    `mesa` steps one InfluenceModel per run; `ensemble` advances them as one batch. Both
+    call the same rules, so the arrays agree to rounding.
+    """
+    if engine == "ensemble":
+        from sim.ensemble import Ensemble
+
+        ens = Ensemble(scenarios, seeds)
+        ens.run()
+        arrays = {name: ens.arrays(name) for name in SHARE_ARRAYS}
+        quarters, world = ens.quarters(), ens.world
+    elif engine == "mesa":
+        from sim.model import InfluenceModel
+
+        per_run = []
+        for scn, seed in zip(scenarios, seeds, strict=True):
+            model = InfluenceModel(scn, rng=seed)
+            model.run()
+            per_run.append(model.datacollector.model_vars)
+        arrays = {name: np.stack([np.stack(r[name]) for r in per_run]) for name in SHARE_ARRAYS}
+        quarters, world = list(per_run[0]["quarter"]), model.world
+    else:
+        raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
+    return {"arrays": arrays, "quarters": quarters, "partners": world.partners,
+            "states": world.states}
+
+
+def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pd.DataFrame:
+    """Tidy outcome rows of simulated runs, with run and parameter columns."""
+    from sim.runner import shares_columns
+
+    a = sim_out["arrays"]
+    cols = shares_columns(sim_out["quarters"], sim_out["partners"], sim_out["states"],
+                          a["channel_shares"], a["state_influence"], a["region_channels"],
+                          a["region_influence"])
+    per_run = len(cols["share"]) // len(runs)
+    keep = np.ones(len(cols["share"]), dtype=bool)
+    if task.outcomes.areas != "all":
+        keep &= np.isin(cols["area"], task.outcomes.areas)
+    if task.outcomes.quarters != "all":
+        keep &= np.isin(cols["quarter"], task.outcomes.quarters)
+    names = ["quarter", "step", "area", "power", "share"]
+    if task.outcomes.channels:
+        names += list(CHANNELS)
+
+    def per_row(values, dtype=None):
+        return np.repeat(np.asarray(values, dtype=dtype), per_run)[keep]
+
+    out = {"run_id": per_row([r.run_id for r in runs], np.int64),
+           "scenario": per_row([r.scenario for r in runs], object),
+           "point": per_row([r.point for r in runs], np.int32),
+           "replication": per_row([r.replication for r in runs], np.int32),
+           "seed": per_row([r.seed for r in runs], np.int64)}
+    out |= {n: cols[n][keep] for n in names}
+    for name in task.parameters:
+        out[name] = per_row([task.points[r.point][name] for r in runs], float)
+    return pd.DataFrame(out)
 
 
 def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Run a chunk of runs; a run that raises is recorded, not fatal.
 
+    With the ensemble engine the chunk's runs of each scenario form one batch; if the
+    batch raises, its runs are retried one by one so only the faulty ones fail.
+
     Returns:
         The outcome rows of the successful runs, and one record per run (status, seconds,
         error).
     """
-    from sim.runner import run_one
+    frames, records = [], {}
 
-    frames, records = [], []
+    def record(spec, status, seconds, error=None):
+        rec = {"run_id": spec.run_id, "scenario": spec.scenario, "point": spec.point,
+               "replication": spec.replication, "seed": spec.seed,
+               "params": task.points[spec.point], "status": status,
+               "seconds": round(seconds, 4)}
+        if error is not None:
+            rec["error"] = f"{type(error).__name__}: {error}"
+            rec["traceback"] = "".join(traceback.format_exception(error, limit=5))
+        records[spec.run_id] = rec
+
+    def attempt(specs, scns):
+        t0 = time.perf_counter()
+        out = simulate(scns, [r.seed for r in specs], task.engine)
+        frames.append(_rows(out, specs, task))
+        each = (time.perf_counter() - t0) / len(specs)
+        for spec in specs:
+            record(spec, "ok", each)
+
+    groups: dict[str, list[tuple[RunSpec, Any]]] = {}
     for spec in task.runs:
         t0 = time.perf_counter()
-        values = task.points[spec.point]
-        rec = {"run_id": spec.run_id, "scenario": spec.scenario, "point": spec.point,
-               "replication": spec.replication, "seed": spec.seed, "params": values}
         try:
             scn = _scenario(task.scenario_paths[spec.scenario], task.end)
-            if values:
-                scn = scn.with_overrides(values)
-            res = run_one(scn, spec.seed, replication=spec.replication)
-            df = _select(res.shares, task.outcomes).copy()
-            df.insert(0, "seed", np.int64(spec.seed))
-            df.insert(0, "replication", np.int32(spec.replication))
-            df.insert(0, "point", np.int32(spec.point))
-            df.insert(0, "scenario", spec.scenario)
-            df.insert(0, "run_id", np.int64(spec.run_id))
-            for name in task.parameters:
-                df[name] = float(values[name])
-            frames.append(df)
-            rec["status"] = "ok"
+            values = task.points[spec.point]
+            groups.setdefault(spec.scenario, []).append(
+                (spec, scn.with_overrides(values) if values else scn))
         except Exception as e:  # noqa: BLE001 - one bad run must not stop the sweep
-            rec["status"] = "failed"
-            rec["error"] = f"{type(e).__name__}: {e}"
-            rec["traceback"] = traceback.format_exc(limit=5)
-        rec["seconds"] = round(time.perf_counter() - t0, 4)
-        records.append(rec)
-    if frames:
-        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-    else:
-        table = pa.table({})
-    return table, records
+            record(spec, "failed", time.perf_counter() - t0, e)
+    for members in groups.values():
+        batch = [members] if task.engine == "ensemble" else [[m] for m in members]
+        for group in batch:
+            specs, scns = [m[0] for m in group], [m[1] for m in group]
+            try:
+                attempt(specs, scns)
+            except Exception as e:  # noqa: BLE001
+                if len(group) == 1:
+                    record(specs[0], "failed", 0.0, e)
+                    continue
+                for spec, scn in group:  # isolate the faulty runs
+                    try:
+                        attempt([spec], [scn])
+                    except Exception as e1:  # noqa: BLE001
+                        record(spec, "failed", 0.0, e1)
+    table = (pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+             if frames else pa.table({}))
+    return table, [records[r.run_id] for r in task.runs]
 
 
 # --------------------------------------------------------------------------- storage
@@ -228,7 +300,7 @@ def _chunks(runs: list[RunSpec], size: int) -> list[tuple[RunSpec, ...]]:
 
 def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
             workers: int | None = None, scheduler: str | None = None, resume: bool = False,
-            engine: str = "mesa", progress: Callable[[int, int], None] | None = None,
+            engine: str = "ensemble", progress: Callable[[int, int], None] | None = None,
             max_pool_restarts: int = 3) -> SweepOutcome:
     """Run every missing run of the plan, streaming finished chunks to Parquet parts.
 
@@ -263,7 +335,10 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
         return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
                          plan.outcomes, chunk, engine)
 
-    queue = deque(_chunks(todo, plan.chunk_size))
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
+    size = plan.chunk_size or DEFAULT_CHUNK[engine]
+    queue = deque(_chunks(todo, size))
     restarts = 0
     while queue:
         with make_executor(executor, workers, scheduler) as (ex, info):

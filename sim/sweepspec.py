@@ -69,7 +69,7 @@ class SweepFile(BaseModel):
     outcomes: Outcomes = Field(default_factory=Outcomes)
     end: str | None = None
     out: str | None = None
-    chunk_size: int = Field(25, ge=1, le=10_000)
+    chunk_size: int | None = Field(None, ge=1, le=100_000)
 
     @field_validator("end")
     @classmethod
@@ -107,7 +107,7 @@ class SweepPlan:
     outcomes: Outcomes
     end: str | None
     out: str
-    chunk_size: int
+    chunk_size: int | None
     file_hash: str
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     seed_by_point: bool = True

@@ -48,6 +48,7 @@ class WorldState:
         self.states = w.state_names
         self.sectors = list(SECTORS)
         self.params = scenario.params.model_dump()
+        self.batch: int | None = None
         P, J, S = len(self.powers), len(self.partners), len(self.states)
         self.n_powers, self.n_partners, self.n_states = P, J, S
 
@@ -88,6 +89,55 @@ class WorldState:
         self.channel_shares = np.zeros((6, J, S))
         self.state_influence = np.zeros((J, S))
         self.region_influence = np.zeros(J)
+        self.region_channels = np.zeros((6, J))
+
+    _SHARED = ("powers", "partners", "states", "sectors", "n_powers", "n_partners", "n_states",
+               "batch", "params", "terms")
+
+    @classmethod
+    def stack(cls, worlds: list[WorldState]) -> WorldState:
+        """One batch world from several runs' worlds: every array gains a leading run axis.
+
+        Parameters become arrays of shape (B,); all runs must share the world's actors and
+        the regional weighting.
+
+        Raises:
+            ValueError: the worlds do not have the same actors or weighting.
+        """
+        first = worlds[0]
+        for w in worlds[1:]:
+            if (w.powers, w.states) != (first.powers, first.states):
+                raise ValueError("a batch needs worlds with the same powers and states")
+            if w.params["regional_weighting"] != first.params["regional_weighting"]:
+                raise ValueError("a batch needs one regional_weighting")
+        out = cls.__new__(cls)
+        for key in vars(first):
+            if key in cls._SHARED:
+                continue
+            setattr(out, key, np.stack([getattr(w, key) for w in worlds]))
+        for key in ("powers", "partners", "states", "sectors", "n_powers", "n_partners",
+                    "n_states"):
+            setattr(out, key, getattr(first, key))
+        out.batch = len(worlds)
+        out.terms = {}
+        out.params = {k: (v if isinstance(v, str) else
+                          np.array([float(w.params[k]) for w in worlds]))
+                      for k, v in first.params.items()}
+        return out
+
+    def p(self, name: str, rank: int):
+        """A parameter, shaped to broadcast against arrays with `rank` non-batch axes.
+
+        One run: the float itself. A batch: the (B,) values reshaped to (B, 1, ..., 1).
+        """
+        v = self.params[name]
+        if self.batch is None:
+            return v
+        return v.reshape((-1,) + (1,) * rank)
+
+    def pdict(self, names, rank: int) -> dict:
+        """Several parameters at once, shaped as by `p`."""
+        return {n: self.p(n, rank) for n in names}
 
     def other_index(self) -> int:
         """Row of `other` in pair arrays."""
@@ -98,8 +148,8 @@ class WorldState:
         return self.population if self.params["regional_weighting"] == "population" else self.gdp
 
     def effective_openness(self) -> np.ndarray:
-        """Openness after protest damage, (J, S)."""
-        return self.openness * (1.0 - self.damage)
+        """Openness after protest damage, (..., J, S)."""
+        return np.maximum(self.openness, 0.0) * (1.0 - self.damage)
 
     def locate(self, path: tuple[str, ...]) -> tuple[str, tuple]:
         """The array name and index an effect path refers to."""
@@ -115,26 +165,48 @@ class WorldState:
             return path[2], (self.states.index(path[1]),)
         return path[3], (self.partners.index(path[1]), self.states.index(path[2]))
 
-    def get(self, path: tuple[str, ...]) -> float:
-        """Current value at a path."""
+    def get(self, path: tuple[str, ...], run: int | None = None):
+        """Current value at a path: a float, or in a batch every run's value (B,) when
+        `run` is None."""
         name, idx = self.locate(path)
         if name == "params":
-            return self.params[idx[0]]
-        return float(getattr(self, name)[idx])
+            v = self.params[idx[0]]
+            if self.batch is None or run is None:
+                return v if self.batch is None else v.copy()
+            return float(v[run])
+        arr = getattr(self, name)
+        if self.batch is None:
+            return float(arr[idx])
+        if run is None:
+            return arr[(slice(None), *idx)].copy()
+        return float(arr[(run, *idx)])
 
-    def put(self, path: tuple[str, ...], value: float) -> float:
-        """Write a value at a path, clipped to the attribute's allowed range.
+    def put(self, path: tuple[str, ...], value, run: int | None = None):
+        """Write a value at a path (every run's at once in a batch when `run` is None),
+        clipped to the attribute's allowed range.
 
         Returns:
             The value written.
         """
         lo, hi = BOUNDS[path[-1]]
-        value = float(min(max(value, lo), hi))
+        value = np.clip(value, lo, hi)
+        value = float(value) if np.ndim(value) == 0 else value
         name, idx = self.locate(path)
         if name == "params":
-            self.params[idx[0]] = value
+            if self.batch is None:
+                self.params[idx[0]] = value
+            elif run is None:
+                self.params[idx[0]][:] = value
+            else:
+                self.params[idx[0]][run] = value
+            return value
+        arr = getattr(self, name)
+        if self.batch is None:
+            arr[idx] = value
+        elif run is None:
+            arr[(slice(None), *idx)] = value
         else:
-            getattr(self, name)[idx] = value
+            arr[(run, *idx)] = value
         return value
 
 
@@ -151,49 +223,61 @@ class _Undo:
     event_id: str
     path: tuple[str, ...]
     op: str
-    old: float  # value before the event
-    new: float  # value the event wrote (after clipping)
+    old: float | np.ndarray  # value before the event (per run in a batch)
+    new: float | np.ndarray  # value the event wrote (after clipping)
 
 
 class EventSchedule:
-    """Fires scenario events at their quarter and undoes temporary ones when they end."""
+    """Fires scenario events at their quarter and undoes temporary ones when they end.
 
-    def __init__(self, events: tuple[Event, ...]):
+    Works on one run, one run of a batch (`run=b`), or every run of a batch at once
+    (`run=None`), in which case `values` may give each effect a value per run:
+    {(event index, effect index): array (B,)}.
+    """
+
+    def __init__(self, events: tuple[Event, ...],
+                 values: dict[tuple[int, int], np.ndarray] | None = None):
         self.events = events
-        self._pending: list[_Undo] = []
+        self._values = values or {}
+        self._index = {id(ev): i for i, ev in enumerate(events)}
+        self._by_quarter: dict[int, list[Event]] = {}
+        for ev in events:
+            self._by_quarter.setdefault(ev.quarter, []).append(ev)
+        self._pending: dict[int, list[_Undo]] = {}
 
-    def apply(self, world: WorldState, quarter: int) -> list[str]:
+    def apply(self, world: WorldState, quarter: int, run: int | None = None) -> list[str]:
         """End the events due to end, then fire those due now.
 
         Returns:
             Log lines, e.g. "start ukraine_war_2022", "end kyrgyz_debt_crisis".
         """
         log = []
-        due = [u for u in self._pending if u.quarter == quarter]
+        due = self._pending.pop(quarter, [])
         for u in reversed(due):  # undo in reverse order of application
-            cur = world.get(u.path)
+            cur = world.get(u.path, run)
             if u.op == "set":
-                world.put(u.path, u.old)
+                world.put(u.path, u.old, run)
             elif u.op == "add":
-                world.put(u.path, cur - (u.new - u.old))
-            elif u.new != 0:
-                world.put(u.path, cur * u.old / u.new)
+                world.put(u.path, cur - (u.new - u.old), run)
             else:
-                world.put(u.path, u.old)
+                nz = np.asarray(u.new) != 0
+                safe = np.where(nz, u.new, 1.0)
+                world.put(u.path, np.where(nz, cur * u.old / safe, u.old), run)
         for eid in dict.fromkeys(u.event_id for u in due):
             log.append(f"end {eid}")
-        self._pending = [u for u in self._pending if u.quarter != quarter]
-        for ev in self.events:
-            if ev.quarter != quarter:
-                continue
-            for eff in ev.effects:
-                self._fire(world, ev, eff, quarter)
+        for ev in self._by_quarter.get(quarter, ()):
+            for j, eff in enumerate(ev.effects):
+                value = self._values.get((self._index[id(ev)], j), eff.value)
+                self._fire(world, ev, eff, value, quarter, run)
             log.append(f"start {ev.id}")
         return log
 
-    def _fire(self, world: WorldState, ev: Event, eff: Effect, quarter: int) -> None:
+    def _fire(self, world: WorldState, ev: Event, eff: Effect, value, quarter: int,
+              run: int | None) -> None:
         for path in eff.paths:
-            old = world.get(path)
-            new = world.put(path, _OPS[eff.op](old, eff.value))
+            old = world.get(path, run)
+            new = world.put(path, _OPS[eff.op](old, value), run)
             if ev.duration is not None:
-                self._pending.append(_Undo(quarter + ev.duration, ev.id, path, eff.op, old, new))
+                end = quarter + ev.duration
+                self._pending.setdefault(end, []).append(
+                    _Undo(end, ev.id, path, eff.op, old, new))

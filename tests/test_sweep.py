@@ -163,12 +163,19 @@ def test_executors_give_identical_results(small, tmp_path):
     frames = {}
     for kind, workers in (("serial", 1), ("processes", 2), ("dask", 2)):
         out = tmp_path / kind
-        outcome = execute(plan, out, executor=kind, workers=workers)
+        outcome = execute(plan, out, executor=kind, workers=workers, engine="mesa")
         assert outcome.ran == plan.n_runs and not outcome.failed
         frames[kind] = load_sweep(out)
     assert len(frames["serial"]) == plan.n_runs * 8 * 2 * 5
     pd.testing.assert_frame_equal(frames["serial"], frames["processes"])
     pd.testing.assert_frame_equal(frames["serial"], frames["dask"])
+    for kind, workers in (("serial", 1), ("processes", 2), ("dask", 2)):
+        out = tmp_path / f"ensemble-{kind}"
+        execute(plan, out, executor=kind, workers=workers, engine="ensemble")
+        ens = load_sweep(out)
+        pd.testing.assert_frame_equal(ens.drop(columns="share"),
+                                      frames["serial"].drop(columns="share"))
+        np.testing.assert_allclose(ens.share, frames["serial"].share, rtol=0, atol=1e-12)
 
 
 def test_parts_are_streamed_and_indexed(small, tmp_path):
@@ -201,21 +208,24 @@ def test_folder_with_another_sweep_is_refused(small, tmp_path, capsys):
     assert "(0 now, 8 before)" in capsys.readouterr().out
 
 
-def test_failed_runs_are_recorded_and_the_sweep_goes_on(small, tmp_path, monkeypatch, capsys):
-    import sim.runner
+@pytest.mark.parametrize("engine", ["mesa", "ensemble"])
+def test_failed_runs_are_recorded_and_the_sweep_goes_on(small, tmp_path, monkeypatch, capsys,
+                                                        engine):
+    import sim.sweep
 
     plan = load_sweep_file(small)
     bad_seed = plan.runs()[2].seed
-    real = sim.runner.run_one
+    real = sim.sweep.simulate
 
-    def flaky(scenario, seed, replication=0):
-        if seed == bad_seed:
+    def flaky(scenarios, seeds, eng):
+        if bad_seed in seeds:
             raise FloatingPointError("overflow in a kernel")
-        return real(scenario, seed, replication)
+        return real(scenarios, seeds, eng)
 
-    monkeypatch.setattr(sim.runner, "run_one", flaky)
+    monkeypatch.setattr(sim.sweep, "simulate", flaky)
     out = tmp_path / "out"
-    assert main(["sweep", str(small), "--out", str(out), "--executor", "serial"]) == 1
+    assert main(["sweep", str(small), "--out", str(out), "--executor", "serial",
+                 "--engine", engine]) == 1
     text = capsys.readouterr().out
     assert "run(s) failed" in text and "overflow in a kernel" in text
     manifest = json.loads((out / "manifest.json").read_text())

@@ -1,0 +1,141 @@
+"""The ensemble engine: a batch of runs advanced in lock-step with the same rules.
+
+Runs of one scenario structure (same actors and period; parameter values, event effect
+values and seeds may differ per run) are stacked into one `WorldState` with a leading run
+axis, and every quarter calls the same `sim.step` functions the Mesa agents call, so there
+is one definition of the model's arithmetic. Each run draws exactly the random numbers it
+would draw alone, from its own generator seeded like the Mesa model's, and its powers move
+in its own random order. The result for a run equals the Mesa model's to rounding.
+No Mesa import, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim import kernels as K
+from sim import reporters
+from sim import step as rules
+from sim.kernels import QuarterDraws
+from sim.scenario import Scenario, format_quarter
+from sim.world import EventSchedule, WorldState
+
+SHARE_REPORTERS = ("quarter", "state_influence", "channel_shares", "region_influence",
+                   "region_channels")
+
+
+def _shared_schedule(scenarios: Sequence[Scenario]) -> EventSchedule | None:
+    """One schedule for every run when the runs' events differ at most in effect values."""
+
+    def shape(s):
+        return tuple((e.id, e.quarter, e.duration, tuple((f.op, f.paths) for f in e.effects))
+                     for e in s.events)
+
+    first = shape(scenarios[0])
+    if any(shape(s) != first for s in scenarios[1:]):
+        return None
+    values = {(i, j): np.array([s.events[i].effects[j].value for s in scenarios])
+              for i, ev in enumerate(scenarios[0].events) for j in range(len(ev.effects))}
+    return EventSchedule(scenarios[0].events, values)
+
+
+class Ensemble:
+    """A batch of runs: `scenarios[b]` with `seeds[b]`, stepped together.
+
+    Args:
+        scenarios: One scenario per run (already with parameter overrides applied); all
+            must share the world's actors, the period and the regional weighting.
+        seeds: One seed per run, as given to the Mesa model's `rng`.
+        record: Reporter names to record each quarter (default: the shares only).
+
+    Raises:
+        ValueError: the runs cannot share a batch.
+    """
+
+    def __init__(self, scenarios: Sequence[Scenario], seeds: Sequence[int],
+                 record: Sequence[str] = SHARE_REPORTERS):
+        if len(scenarios) != len(seeds) or not scenarios:
+            raise ValueError("an ensemble needs one seed per scenario, and at least one run")
+        first = scenarios[0]
+        for s in scenarios[1:]:
+            if (s.start, s.end) != (first.start, first.end):
+                raise ValueError("runs in a batch must share their period")
+        self.scenarios = list(scenarios)
+        self.seeds = [int(x) for x in seeds]
+        self.rngs = [np.random.default_rng(seed) for seed in self.seeds]
+        self.world = WorldState.stack([WorldState(s) for s in scenarios])
+        self.shared_schedule = _shared_schedule(scenarios)
+        self.schedules = ([] if self.shared_schedule else
+                          [EventSchedule(s.events) for s in scenarios])
+        self.start, self.end = first.start, first.end
+        self.quarter = first.start - 1
+        self.event_log: list[list[tuple[str, str]]] = [[] for _ in scenarios]
+        self.reporters = {name: reporters.MODEL_REPORTERS[name] for name in record}
+        self.records: dict[str, list] = {name: [] for name in record}
+        rules.initialise(self.world)
+        w = self.world
+        n = first.n_quarters
+        self.draws = np.stack([K.draw_run(rng, n, w.n_powers, w.n_states, len(w.sectors))
+                               for rng in self.rngs])  # (B, T, draw_size)
+
+    @property
+    def size(self) -> int:
+        """Number of runs in the batch."""
+        return len(self.seeds)
+
+    @property
+    def quarter_label(self) -> str:
+        """The last simulated quarter, YYYYQn."""
+        return format_quarter(self.quarter)
+
+    @property
+    def finished(self) -> bool:
+        """True once the last quarter has been simulated."""
+        return self.quarter >= self.end
+
+    def _draws(self) -> QuarterDraws:
+        w = self.world
+        return K.split_draws(self.draws[:, self.quarter - self.start], w.n_powers, w.n_states,
+                             len(w.sectors))
+
+    def step(self) -> None:
+        """Simulate one quarter of every run: events, powers in each run's order, states."""
+        if self.finished:
+            raise RuntimeError(f"the ensemble ended at {self.quarter_label}")
+        self.quarter += 1
+        w = self.world
+        draws = self._draws()
+        if self.shared_schedule is not None:  # the same events in every run: all at once
+            for line in self.shared_schedule.apply(w, self.quarter, run=None):
+                for log in self.event_log:
+                    log.append((self.quarter_label, line))
+        for b, schedule in enumerate(self.schedules):
+            for line in schedule.apply(w, self.quarter, run=b):
+                self.event_log[b].append((self.quarter_label, line))
+        cache = rules.prepare_quarter(w)
+        w.protests[:] = False
+        order = np.argsort(draws.order, axis=-1, kind="stable")  # (B, P): mover at position
+        runs = np.arange(self.size)
+        for k in range(w.n_powers):
+            movers = np.zeros((self.size, w.n_powers), dtype=bool)
+            movers[runs, order[:, k]] = True
+            rules.power_step(w, movers, draws, cache)
+        rules.state_step(w, slice(0, w.n_states), draws)
+        rules.end_quarter(w)
+        for name, fn in self.reporters.items():
+            self.records[name].append(fn(self))
+
+    def run(self) -> None:
+        """Step every run to the end of the period."""
+        while not self.finished:
+            self.step()
+
+    def arrays(self, name: str) -> np.ndarray:
+        """A recorded quantity stacked as (B, T, ...)."""
+        return np.stack(self.records[name], axis=1)
+
+    def quarters(self) -> list[str]:
+        """Labels of the recorded quarters."""
+        return list(self.records["quarter"])
