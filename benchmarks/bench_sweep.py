@@ -3,15 +3,16 @@
     python benchmarks/bench_sweep.py                  # 1,000 runs x 3 executors; 1k and 10k memory
     python benchmarks/bench_sweep.py --runs 200 --memory-runs 200,2000   # quicker
 
-Each measurement runs `greatgame sweep` in a fresh subprocess (baseline, 84 quarters, all
-outcomes kept) and reads that process's wall time and maximum resident set (the parent's
-own memory: workers are separate processes). Prints a table and the ratios the project
+Each measurement runs `greatgame sweep --engine mesa` in a fresh subprocess (baseline, 84
+quarters, all outcomes kept) and reads that process's wall time and maximum resident set
+(the parent's own memory: workers are separate processes). Prints a table and the ratios the project
 targets: 2 processes >= 1.6x serial; Dask LocalCluster <= 1.15x slower than processes;
 parent peak memory at the largest run count within 1.2x of the smallest.
 """
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,26 +31,32 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def sweep_file(folder: Path, runs: int) -> Path:
-    """A sweep of `runs` baseline replications, all outcomes kept."""
-    path = folder / f"bench_{runs}.yaml"
-    path.write_text(f"name: bench_{runs}\ndescription: benchmark\nscenarios: [baseline]\n"
-                    f"replications: {runs}\nseed: 1\nchunk_size: 50\n")
+def sweep_file(folder: Path, runs: int, outcomes: str = "", chunk: int | None = 50) -> Path:
+    """A sweep of `runs` baseline replications (all outcomes kept unless `outcomes`)."""
+    path = folder / f"bench_{runs}_{time.time_ns()}.yaml"
+    body = (f"name: bench_{runs}\ndescription: benchmark\nscenarios: [baseline]\n"
+            f"replications: {runs}\nseed: 1\n")
+    if chunk:
+        body += f"chunk_size: {chunk}\n"
+    path.write_text(body + outcomes)
     return path
 
 
-def measure(folder: Path, runs: int, executor: str, workers: int) -> dict:
+def measure(folder: Path, runs: int, executor: str, workers: int, engine: str = "mesa",
+            outcomes: str = "", chunk: int | None = 50) -> dict:
     """Run one sweep in a subprocess; return wall time, runs/s and parent max RSS."""
     out = folder / f"out_{runs}_{executor}_{workers}_{time.time_ns()}"
-    cmd = [sys.executable, "-c", CHILD, "sweep", str(sweep_file(folder, runs)), "--out",
-           str(out), "--executor", executor, "--workers", str(workers)]
+    cmd = [sys.executable, "-c", CHILD, "sweep", str(sweep_file(folder, runs, outcomes, chunk)),
+           "--out", str(out), "--executor", executor, "--workers", str(workers),
+           "--engine", engine]
     res = subprocess.run(cmd, capture_output=True, text=True)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None or res.returncode != 0:
         raise SystemExit(f"benchmark run failed ({executor}):\n{res.stderr[-2000:]}")
     data = json.loads(line[6:])
-    data.update(runs=runs, executor=executor, workers=workers,
+    data.update(runs=runs, executor=executor, workers=workers, engine=engine,
                 runs_per_s=runs / data["wall"])
+    shutil.rmtree(out, ignore_errors=True)
     return data
 
 

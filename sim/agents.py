@@ -26,9 +26,8 @@ class PowerAgent(mesa.Agent):
 
     def act(self, draws: QuarterDraws) -> None:
         """Grow the budget, split it over (state, sector) projects, then split security effort."""
-        movers = np.zeros(self.model.world.n_powers, dtype=bool)
-        movers[self.index] = True
-        step.power_step(self.model.world, movers, draws, self.model.quarter_cache)
+        step.power_step(self.model.world, np.array(self.index), draws,
+                        self.model.quarter_cache)
 
 
 class StateAgent(mesa.Agent):

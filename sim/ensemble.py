@@ -117,11 +117,8 @@ class Ensemble:
         cache = rules.prepare_quarter(w)
         w.protests[:] = False
         order = np.argsort(draws.order, axis=-1, kind="stable")  # (B, P): mover at position
-        runs = np.arange(self.size)
         for k in range(w.n_powers):
-            movers = np.zeros((self.size, w.n_powers), dtype=bool)
-            movers[runs, order[:, k]] = True
-            rules.power_step(w, movers, draws, cache)
+            rules.power_step(w, order[:, k], draws, cache)
         rules.state_step(w, slice(0, w.n_states), draws)
         rules.end_quarter(w)
         for name, fn in self.reporters.items():

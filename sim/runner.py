@@ -48,7 +48,7 @@ class RunResult:
 
 def shares_columns(quarters: list[str], partners: list[str], states: list[str],
                    st_ch: np.ndarray, st_tot: np.ndarray, rg_ch: np.ndarray,
-                   rg_tot: np.ndarray) -> dict[str, np.ndarray]:
+                   rg_tot: np.ndarray, encoded: bool = False) -> dict[str, np.ndarray]:
     """Columns of the tidy shares table for B runs at once.
 
     Args:
@@ -59,6 +59,9 @@ def shares_columns(quarters: list[str], partners: list[str], states: list[str],
         st_tot: (B, T, J, S) influence per state.
         rg_ch: (B, T, C, J) regional channel shares.
         rg_tot: (B, T, J) regional influence.
+        encoded: Give quarter, area and power as integer codes into `labels` (an extra
+            key holding the three label lists) instead of strings: far faster for big
+            batches.
 
     Returns:
         Columns quarter, step, area, power, one per channel, share; rows run by run, each
@@ -66,24 +69,25 @@ def shares_columns(quarters: list[str], partners: list[str], states: list[str],
     """
     B, T, C, J, S = st_ch.shape
     n_r, n_s = T * J, T * J * S
-    q = np.asarray(quarters, dtype=object)
-    steps = np.arange(1, T + 1)
-    region_q = np.repeat(q, J)
-    state_q = np.repeat(q, J * S)
-    cols = {
-        "quarter": np.tile(np.concatenate([region_q, state_q]), B),
-        "step": np.tile(np.concatenate([np.repeat(steps, J), np.repeat(steps, J * S)]), B),
-        "area": np.tile(np.concatenate([np.full(n_r, REGION, dtype=object),
-                                        np.tile(np.asarray(states, dtype=object), T * J)]), B),
-        "power": np.tile(np.concatenate([np.tile(np.asarray(partners, dtype=object), T),
-                                         np.tile(np.repeat(np.asarray(partners, dtype=object),
-                                                           S), T)]), B),
-    }
+    t = np.arange(T)
+    quarter = np.concatenate([np.repeat(t, J), np.repeat(t, J * S)])
+    area = np.concatenate([np.zeros(n_r, dtype=np.int64), np.tile(np.arange(1, S + 1), T * J)])
+    power = np.concatenate([np.tile(np.arange(J), T), np.tile(np.repeat(np.arange(J), S), T)])
+    labels = {"quarter": list(quarters), "area": [REGION, *states], "power": list(partners)}
+    cols: dict = {}
+    for name, codes in (("quarter", quarter), ("step", quarter + 1), ("area", area),
+                        ("power", power)):
+        full = np.tile(codes, B)
+        if name != "step" and not encoded:
+            full = np.asarray(labels[name], dtype=object)[full]
+        cols[name] = full
     for c, name in enumerate(CHANNELS):
         cols[name] = np.concatenate([rg_ch[:, :, c].reshape(B, n_r),
                                      st_ch[:, :, c].reshape(B, n_s)], axis=1).ravel()
     cols["share"] = np.concatenate([rg_tot.reshape(B, n_r), st_tot.reshape(B, n_s)],
                                    axis=1).ravel()
+    if encoded:
+        cols["labels"] = labels
     return cols
 
 

@@ -41,45 +41,61 @@ def prepare_quarter(w) -> dict[str, np.ndarray]:
     }
 
 
-def power_step(w, movers: np.ndarray, draws: QuarterDraws, cache: dict) -> None:
-    """The powers in `movers` (bool, (..., P)) grow their budgets, spend and offer security.
+def _take(arr: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """Rows `idx` (one per run, shape (...)) of `arr` along the power axis `axis` (< 0)."""
+    shape = idx.shape + (1,) * (-axis)
+    return np.take_along_axis(arr, idx.reshape(shape), axis=axis)
 
-    Every power's choice is computed, and only the movers' rows are stored, so one call
-    moves one power of each run in a batch (a different one per run if need be) and the
-    result for a mover is the same whichever others are computed alongside.
+
+def _put(arr: np.ndarray, idx: np.ndarray, axis: int, values: np.ndarray) -> None:
+    """Write rows `idx` of `arr` along `axis` (the inverse of `_take`)."""
+    shape = idx.shape + (1,) * (-axis)
+    np.put_along_axis(arr, idx.reshape(shape), values, axis=axis)
+
+
+def power_step(w, mover: np.ndarray, draws: QuarterDraws, cache: dict) -> None:
+    """The mover of each run (power index, shape (...)) grows its budget, spends, offers security.
+
+    Only the mover's rows are computed and stored, so one call moves one power in a
+    single run (Mesa) or one power of every run in a batch (a different one per run).
     """
     P = w.n_powers
-    m1 = movers  # (..., P)
-    m2 = movers[..., None]  # (..., P, 1)
-    m3 = movers[..., None, None]  # (..., P, 1, 1)
-    grown = K.grow_budget(w.budget, w.budget_growth, draws.budget, w.p("budget_shock_sd", 1))
-    w.budget = np.where(m1, grown, w.budget)
-    budget_q = w.budget * w.attention / 4.0
-    openness = w.effective_openness()[..., :P, :]
-    values = K.project_values(w.priority, cache["endowment"], openness, cache["risk"],
-                              cache["size"], w.connectivity,
-                              w.p("fdi_connectivity_elasticity", 1), w.strategic_corridor,
-                              w.transit)
-    signal = K.rival_signal(w.flow_latest, w.flow_avg)
-    spend = K.allocate(budget_q, values, signal, w.rival_response, draws.alloc,
-                       w.p("allocation_noise", 3), w.p("allocation_temperature", 2))
+    idx = np.asarray(mover)
+    budget = K.grow_budget(_take(w.budget, idx, -1), _take(w.budget_growth, idx, -1),
+                           _take(draws.budget, idx, -1), w.p("budget_shock_sd", 1))
+    _put(w.budget, idx, -1, budget)
+    budget_q = budget * _take(w.attention, idx, -1) / 4.0
+    openness = _take(w.effective_openness()[..., :P, :], idx, -2)
+    values = K.project_values(_take(w.priority, idx, -2), cache["endowment"], openness,
+                              cache["risk"], cache["size"], w.connectivity,
+                              w.p("fdi_connectivity_elasticity", 1),
+                              _take(w.strategic_corridor, idx, -1), w.transit)
+    signal = _take(K.rival_signal(w.flow_latest, w.flow_avg), idx, -2)
+    spend = K.allocate(budget_q, values, signal, _take(w.rival_response, idx, -1),
+                       _take(draws.alloc, idx, -3), w.p("allocation_noise", 3),
+                       w.p("allocation_temperature", 2))
     # States decline the part of the loans they do not want; the rest is accepted.
-    lend = w.lending_share[..., :, None]
+    lend = _take(w.lending_share, idx, -1)[..., :, None]
     appetite = w.borrowing_appetite[..., None, :]
-    accepted = 1.0 - lend * (1.0 - appetite)  # (..., P, S)
+    accepted = 1.0 - lend * (1.0 - appetite)  # (..., 1, S)
     flow = spend * accepted[..., None]
-    w.flow = np.where(m3, flow, w.flow)
-    w.flow_latest = np.where(m2, flow.sum(axis=-1), w.flow_latest)
-    loans = spend.sum(axis=-1) * lend * appetite
-    w.loans[..., :P, :] = np.where(m2, loans, w.loans[..., :P, :])
-    w.engagement = np.where(m1, w.flow_latest.sum(axis=-1), w.engagement)
+    _put(w.flow, idx, -3, flow)
+    latest = flow.sum(axis=-1)
+    _put(w.flow_latest, idx, -2, latest)
+    loans = w.loans[..., :P, :]
+    _put(loans, idx, -2, spend.sum(axis=-1) * lend * appetite)
+    w.loans[..., :P, :] = loans
+    _put(w.engagement, idx, -1, latest.sum(axis=-1))
 
-    capacity = w.security_capacity * w.security_credibility * w.attention
-    sec_values = w.security_demand[..., None, :] * openness + w.security_ties[..., :P, :]
+    capacity = (_take(w.security_capacity, idx, -1) * _take(w.security_credibility, idx, -1)
+                * _take(w.attention, idx, -1))
+    sec_values = (w.security_demand[..., None, :] * openness
+                  + _take(w.security_ties[..., :P, :], idx, -2))
     split = K.security_split(capacity, sec_values, w.p("security_temperature", 2))
     decay = w.p("security_effort_decay", 2)
-    effort = (1.0 - decay) * w.security_effort[..., :P, :] + decay * split
-    w.security_effort[..., :P, :] = np.where(m2, effort, w.security_effort[..., :P, :])
+    effort = w.security_effort[..., :P, :]
+    _put(effort, idx, -2, (1.0 - decay) * _take(effort, idx, -2) + decay * split)
+    w.security_effort[..., :P, :] = effort
 
 
 def state_step(w, s: slice, draws: QuarterDraws) -> None:

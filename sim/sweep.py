@@ -104,36 +104,54 @@ def simulate(scenarios: list, seeds: list[int], engine: str) -> dict[str, Any]:
             "states": world.states}
 
 
-def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pd.DataFrame:
-    """Tidy outcome rows of simulated runs, with run and parameter columns."""
+def _dict_column(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(labels))
+
+
+def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.Table:
+    """Tidy outcome rows of simulated runs, with run and parameter columns.
+
+    Text columns (scenario, quarter, area, power) are dictionary-encoded: cheap to build,
+    small on disk, read back as pandas categoricals.
+    """
     from sim.runner import shares_columns
 
     a = sim_out["arrays"]
     cols = shares_columns(sim_out["quarters"], sim_out["partners"], sim_out["states"],
                           a["channel_shares"], a["state_influence"], a["region_channels"],
-                          a["region_influence"])
+                          a["region_influence"], encoded=True)
+    labels = cols.pop("labels")
     per_run = len(cols["share"]) // len(runs)
     keep = np.ones(len(cols["share"]), dtype=bool)
     if task.outcomes.areas != "all":
-        keep &= np.isin(cols["area"], task.outcomes.areas)
+        wanted = [labels["area"].index(x) for x in task.outcomes.areas]
+        keep &= np.isin(cols["area"], wanted)
     if task.outcomes.quarters != "all":
-        keep &= np.isin(cols["quarter"], task.outcomes.quarters)
-    names = ["quarter", "step", "area", "power", "share"]
-    if task.outcomes.channels:
-        names += list(CHANNELS)
+        wanted = [i for i, q in enumerate(labels["quarter"]) if q in task.outcomes.quarters]
+        keep &= np.isin(cols["quarter"], wanted)
+    values = ["share", *CHANNELS] if task.outcomes.channels else ["share"]
 
-    def per_row(values, dtype=None):
-        return np.repeat(np.asarray(values, dtype=dtype), per_run)[keep]
+    def per_row(vals, dtype):
+        return np.repeat(np.asarray(vals, dtype=dtype), per_run)[keep]
 
-    out = {"run_id": per_row([r.run_id for r in runs], np.int64),
-           "scenario": per_row([r.scenario for r in runs], object),
-           "point": per_row([r.point for r in runs], np.int32),
-           "replication": per_row([r.replication for r in runs], np.int32),
-           "seed": per_row([r.seed for r in runs], np.int64)}
-    out |= {n: cols[n][keep] for n in names}
+    scen_names = list(dict.fromkeys(r.scenario for r in runs))
+    out = {
+        "run_id": pa.array(per_row([r.run_id for r in runs], np.int64)),
+        "scenario": _dict_column(per_row([scen_names.index(r.scenario) for r in runs],
+                                         np.int32), scen_names),
+        "point": pa.array(per_row([r.point for r in runs], np.int32)),
+        "replication": pa.array(per_row([r.replication for r in runs], np.int32)),
+        "seed": pa.array(per_row([r.seed for r in runs], np.int64)),
+        "quarter": _dict_column(cols["quarter"][keep], labels["quarter"]),
+        "step": pa.array(cols["step"][keep].astype(np.int32)),
+        "area": _dict_column(cols["area"][keep], labels["area"]),
+        "power": _dict_column(cols["power"][keep], labels["power"]),
+    }
+    for name in values:
+        out[name] = pa.array(cols[name][keep])
     for name in task.parameters:
-        out[name] = per_row([task.points[r.point][name] for r in runs], float)
-    return pd.DataFrame(out)
+        out[name] = pa.array(per_row([task.points[r.point][name] for r in runs], float))
+    return pa.table(out)
 
 
 def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
@@ -191,8 +209,7 @@ def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
                         attempt([spec], [scn])
                     except Exception as e1:  # noqa: BLE001
                         record(spec, "failed", 0.0, e1)
-    table = (pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-             if frames else pa.table({}))
+    table = pa.concat_tables(frames, promote_options="permissive") if frames else pa.table({})
     return table, [records[r.run_id] for r in task.runs]
 
 

@@ -166,8 +166,10 @@ class WorldState:
         return path[3], (self.partners.index(path[1]), self.states.index(path[2]))
 
     def get(self, path: tuple[str, ...], run: int | None = None):
-        """Current value at a path: a float, or in a batch every run's value (B,) when
-        `run` is None."""
+        """Current value at a path: a float, or every run's values (B,) in a batch.
+
+        In a batch, `run=None` means every run at once.
+        """
         name, idx = self.locate(path)
         if name == "params":
             v = self.params[idx[0]]
@@ -182,8 +184,9 @@ class WorldState:
         return float(arr[(run, *idx)])
 
     def put(self, path: tuple[str, ...], value, run: int | None = None):
-        """Write a value at a path (every run's at once in a batch when `run` is None),
-        clipped to the attribute's allowed range.
+        """Write a value at a path, clipped to the attribute's allowed range.
+
+        In a batch, `run=None` writes every run's value at once.
 
         Returns:
             The value written.

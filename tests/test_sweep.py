@@ -149,7 +149,7 @@ def test_sweep_rows_match_single_runs(small, tmp_path):
     scn = plan.scenario(spec.scenario).with_overrides(plan.points[spec.point])
     alone = run_one(scn, spec.seed).shares
     alone = alone[alone.area.isin(["region", "kyrgyzstan"])]
-    mine = df[df.run_id == spec.run_id]
+    mine = df[df.run_id == spec.run_id].astype({"area": str, "power": str, "quarter": str})
     a = alone.sort_values(["step", "area", "power"]).share.to_numpy()
     b = mine.sort_values(["step", "area", "power"]).share.to_numpy()
     np.testing.assert_array_equal(a, b)
