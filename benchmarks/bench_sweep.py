@@ -3,11 +3,12 @@
     python benchmarks/bench_sweep.py                  # 1,000 runs x 3 executors; 1k and 10k memory
     python benchmarks/bench_sweep.py --runs 200 --memory-runs 200,2000   # quicker
 
-Each measurement runs `greatgame sweep --engine mesa` in a fresh subprocess (baseline, 84
-quarters, all outcomes kept) and reads that process's wall time and maximum resident set
-(the parent's own memory: workers are separate processes). Prints a table and the ratios the project
-targets: 2 processes >= 1.6x serial; Dask LocalCluster <= 1.15x slower than processes;
-parent peak memory at the largest run count within 1.2x of the smallest.
+Each measurement runs `greatgame sweep` in a fresh subprocess (baseline, 84 quarters, all
+outcomes kept; throughput with the Mesa engine, memory with the default ensemble engine)
+and reads that process's wall time and maximum resident set (the parent's own memory:
+workers are separate processes). Prints a table and the ratios the project targets:
+2 processes >= 1.6x serial; Dask LocalCluster <= 1.15x slower than processes; parent
+peak memory at the largest run count within 1.2x of the smallest.
 """
 
 import argparse
@@ -82,8 +83,8 @@ def main() -> None:
               "(target >= 1.6x)")
         print(f"dask vs processes:   {procs['runs_per_s'] / dask['runs_per_s']:.2f}x slower "
               "(target <= 1.15x; includes ~2 s cluster start)")
-        mem = [measure(folder, n, "processes", 2) for n in mem_runs]
-        print("parent peak memory (processes, 2 workers):")
+        mem = [measure(folder, n, "processes", 2, "ensemble", chunk=None) for n in mem_runs]
+        print("parent peak memory (processes, 2 workers, ensemble engine, all outcomes kept):")
         for r in mem:
             print(f"  {r['runs']:>6d} runs: {r['rss_mb']:6.0f} MB  ({r['runs_per_s']:.1f} runs/s)")
         print(f"ratio {mem[-1]['runs']} / {mem[0]['runs']} runs: "
