@@ -214,6 +214,201 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if passed == len(facts) else EXIT_FAIL
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    """`greatgame app`: serve the classroom page (sim/app.py) with `solara run` until stopped."""
+    import importlib.util
+    import signal
+    import subprocess
+
+    if importlib.util.find_spec("solara") is None or importlib.util.find_spec("altair") is None:
+        raise _InputError('the classroom page needs the app extra: pip install -e ".[app]"')
+    app_file = Path(sim.__file__).with_name("app.py")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Great Game classroom page: http://{host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    env = dict(os.environ)  # quiet Solara's note on cookies over plain http (harmless here)
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [
+        env.get("PYTHONWARNINGS"), "ignore:Cookies with samesite=none:UserWarning"]))
+    proc = subprocess.Popen([sys.executable, "-m", "solara", "run", str(app_file), "--host",
+                             args.host, "--port", str(args.port), "--production", "--no-open"],
+                            env=env)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=15)
+        return EXIT_OK
+
+
+def _port(text: str) -> int:
+    v = _positive_int(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {v}")
+    return v
+
+
+# --------------------------------------------------------------------------- compare, explain, demo
+
+DEMO_SCENARIOS = ("baseline", "no_treaty", "no_ukraine_war", "us_stays")
+DEMO_REPLICATIONS = 30
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+
+
+def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> int:
+    """Load, run or reuse, analyse, write the report, print the summary (compare and demo)."""
+    import time
+
+    from sim import report
+    from sim.runner import derive_seeds
+
+    t0 = time.perf_counter()
+    scenarios = [_load(n, args.end) for n in names]
+    if out.exists() and not out.is_dir():
+        raise _InputError(f"--out {out}: exists and is not a folder")
+    pairs = args.overtake or [("china", "russia")]
+    try:
+        report.check_options(scenarios, args.years, args.map_quarter, pairs)
+    except ValueError as e:
+        raise _InputError(str(e)) from None
+    seeds = derive_seeds(args.seed, args.replications)
+    started = _now()
+    with _progress(len(scenarios) * len(seeds), "runs") as bar:
+        gathered = report.gather(scenarios, seeds,
+                                 results_root=None if args.no_reuse else args.results,
+                                 workers=args.workers, progress=bar.update, root_seed=args.seed)
+    comparison = report.analyse(gathered, args.years, args.map_quarter, pairs)
+    path = report.write_report(out, comparison, command=args.command_line, started=started)
+    n = len(seeds)
+    print(f"{report.title_of(comparison)} ({n} run{'s' if n != 1 else ''} each, seed "
+          f"{args.seed}, common random numbers)")
+    for src in gathered.sources:
+        print(f"  {src.describe()}")
+    print("Summary:")
+    for s in comparison.sentences:
+        print(textwrap.fill(report.sentence_text(s), width=100, initial_indent="  - ",
+                            subsequent_indent="    "))
+    print(f"report: {path}")
+    print(f"took {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`greatgame compare`: what-if report of scenarios against the first one."""
+    names = args.scenarios
+    if len(names) < 2:
+        raise _InputError("compare needs at least two scenarios: the reference, then one or "
+                          "more to compare with it (the same one twice compares it with itself)")
+    out = Path(args.out) if args.out else Path("results") / "compare" / "_vs_".join(
+        Path(n).stem for n in names)
+    return _compare_job(args, names, out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`greatgame demo`: the baseline and three counterfactuals, compared."""
+    return _compare_job(args, DEMO_SCENARIOS, Path(args.out))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """`greatgame explain`: why a state's tilt moved, term by term."""
+    from sim import explain
+    from sim.runner import derive_seeds
+
+    scenario = _load(args.scenario)
+    try:
+        table = explain.explain(scenario, args.state, args.quarter,
+                                derive_seeds(args.seed, args.replications),
+                                before=args.before, lag_quarters=args.lag)
+        why = explain.reason(table, args.power)
+    except explain.ExplainError as e:
+        raise _InputError(str(e)) from None
+    print(explain.describe(table))
+    print()
+    print(textwrap.fill(why, width=100))
+    return EXIT_OK
+
+
+def _pair(text: str) -> tuple[str, str]:
+    parts = text.split(":")
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected POWER:RIVAL like china:russia, got {text!r}")
+    return parts[0].strip().lower(), parts[1].strip().lower()
+
+
+def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str,
+                    out_default: str | None) -> None:
+    """Options shared by `compare` and `demo`."""
+    p.add_argument("-n", "--replications", type=_positive_int, default=replications,
+                   metavar="N", help="replications per scenario (replication i uses the same "
+                                     "seed in every scenario)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
+                   help="root seed; replication seeds are derived from it")
+    p.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
+    p.add_argument("--years", type=int, nargs="+", metavar="YEAR", default=None,
+                   help="years to tabulate, each as its fourth quarter (default: 2025 2030 "
+                        "2035, those simulated)")
+    p.add_argument("--map-quarter", metavar="YYYYQn", default=None,
+                   help="quarter of the leader maps (default: the middle year's Q4)")
+    p.add_argument("--overtake", type=_pair, action="append", metavar="POWER:RIVAL",
+                   default=None, help="pair for the overtaking table, repeatable "
+                                      "(default: china:russia)")
+    p.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS, metavar="W",
+                   help="processes to run on (results are identical to one process)")
+    p.add_argument("--results", metavar="DIR", default="results",
+                   help="where to look for stored runs (DIR/<scenario>/ from `greatgame run` "
+                        "with the same files, seeds, period and version are read, not rerun)")
+    p.add_argument("--no-reuse", action="store_true", help="rerun everything")
+    p.set_defaults(end=None)
+
+
+def _add_demo_parser(sub, common, fmt) -> None:
+    d = sub.add_parser("demo", formatter_class=fmt, parents=[common],
+                       help="the headline job: baseline and three what-ifs, compared",
+                       description="Run baseline, no_treaty, no_ukraine_war and us_stays with "
+                                   "common random numbers, write the comparison report "
+                                   "(HTML, charts, CSV tables) and print its summary.")
+    _report_options(d, DEMO_REPLICATIONS, "report folder; replaced if it exists",
+                    "results/demo")
+    d.set_defaults(func=cmd_demo, overtake=None)
+
+
+def _add_compare_parsers(sub, common, fmt) -> None:
+    c = sub.add_parser("compare", formatter_class=fmt, parents=[common],
+                       help="what-if report: scenarios against a reference",
+                       description="Run scenarios with common random numbers (the first is "
+                                   "the reference) and write a report: shares with 95%% "
+                                   "intervals, paired differences, overtaking quarters, "
+                                   "leaders, the largest tilt shifts explained; HTML, PNG/SVG, "
+                                   "CSV.")
+    c.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                   help="shipped names or YAML paths; the first is the reference")
+    _report_options(c, DEMO_REPLICATIONS,
+                    "report folder (default: results/compare/<A>_vs_<B>...); replaced if it "
+                    "exists", None)
+    c.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
+                   help="last quarter to simulate (default: each scenario's period end)")
+    c.set_defaults(func=cmd_compare)
+
+    e = sub.add_parser("explain", formatter_class=fmt, parents=[common],
+                       help="why a state's tilt moved: each partner's score term by term",
+                       description="Run a scenario to QUARTER and show, for each partner, the "
+                                   "terms of the state's alignment score (economic benefit, "
+                                   "security, sentiment, dependence cost, hedging) before and "
+                                   "after, and the tilt change.")
+    e.add_argument("scenario", metavar="SCENARIO", help="a shipped scenario name or a YAML path")
+    e.add_argument("state", metavar="STATE", help="e.g. kyrgyzstan")
+    e.add_argument("quarter", metavar="QUARTER", help="the quarter after the move, e.g. 2027Q2")
+    e.add_argument("--before", metavar="YYYYQn", default=None,
+                   help="the quarter before the move (default: --lag quarters earlier)")
+    e.add_argument("--lag", type=_positive_int, default=4, metavar="Q",
+                   help="quarters between before and after when --before is not given")
+    e.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+                   metavar="N", help="runs to average (seeds derived as in `greatgame run`)")
+    e.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S", help="root seed")
+    e.add_argument("--power", metavar="POWER", default=None,
+                   help="partner whose move the last line explains (default: the largest)")
+    e.set_defaults(func=cmd_explain)
+
+
 # --------------------------------------------------------------------------- parser
 
 def _positive_int(text: str) -> int:
@@ -270,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of unexpected errors")
 
+    _add_demo_parser(sub, common, fmt)
     r = sub.add_parser("run", formatter_class=fmt, parents=[common],
                        help="run one scenario with replications",
                        description="Run one scenario N times (seeded), print each power's "
@@ -308,6 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", metavar="DIR", default="results/validate",
                    help="result folder; replaced if it exists")
     v.set_defaults(func=cmd_validate)
+    _add_compare_parsers(sub, common, fmt)
+
+    a = sub.add_parser("app", formatter_class=fmt, parents=[common],
+                       help="serve the classroom web page (Mesa SolaraViz)",
+                       description="Serve the classroom page: pick a scenario, switch events, "
+                                   "move sliders, play and watch the charts and the map. "
+                                   "Needs the app extra (pip install -e \".[app]\").")
+    a.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (only this machine unless you change it)")
+    a.add_argument("--port", type=_port, default=8765, metavar="P", help="port to listen on")
+    a.set_defaults(func=cmd_app)
+
+    from sim.cli_sweep import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub, common, fmt)
     return p
 
 
@@ -316,11 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = _command(argv)
+    from sim.cli_sweep import _UsageError as _SweepUsageError
     from sim.scenario import ScenarioError
 
     try:
         return args.func(args)
-    except (ScenarioError, _InputError) as e:
+    except (ScenarioError, _InputError, _SweepUsageError) as e:
         _err(str(e).removeprefix("<input>: "))
         return EXIT_INPUT
     except BrokenPipeError:  # e.g. `greatgame scenarios | head`: stop quietly

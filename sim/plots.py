@@ -342,3 +342,354 @@ def plot_facts(facts: pd.DataFrame, ax: Axes | None = None) -> Axes:
                   fontsize=FONT["label"])
     ax.set_title("Stylized facts of the baseline", fontsize=FONT["title"], loc="left")
     return ax
+
+
+# --------------------------------------------------------------------------- comparison charts
+# Charts of `sim.compare` tables (issue 4): shares per scenario with intervals, paired
+# differences over time, a heatmap of differences, leader maps and overtaking quarters.
+
+SCENARIO_STYLES = ["#222222", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]
+"""Colours of scenarios where a chart tells scenarios (not powers) apart."""
+
+
+def _grid(fig: Figure | None, n: int, ncols: int, size: tuple[float, float],
+          sharey: bool = True, sharex: bool = True) -> tuple[Figure, np.ndarray]:
+    """A figure (new if None) with n panels on a grid of ncols columns; spare cells hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    if fig is None:
+        fig = plt.figure(figsize=(size[0] * ncols, size[1] * nrows + 1.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey,
+                                      squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set") and "wspace" in engine.get():
+        engine.set(wspace=0.05)  # room between the year labels of neighbouring panels
+    return fig, axes[:n]
+
+
+def _n_runs(frame: pd.DataFrame) -> int:
+    return int(frame["n"].max()) if len(frame) else 0
+
+
+def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
+                        area: str = A.REGION, reference: str | None = None,
+                        confidence: float = 0.95) -> Figure:
+    """Side by side, one panel per scenario: each power's mean share with its interval.
+
+    In every panel but the reference's, the reference's means are drawn as thin dashed lines.
+
+    Args:
+        intervals: `sim.compare.share_intervals` output (fractions).
+        fig: Figure to draw on (empty); a new one if None.
+        area: `region` or a state.
+        reference: The reference scenario (default: the first).
+        confidence: Level of the intervals (for the legend).
+
+    Returns:
+        The Figure; its panels are `fig.axes[:n_scenarios]` in scenario order.
+    """
+    d = intervals[intervals["area"] == area]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    reference = reference or scenarios[0]
+    powers = A.power_order(d)
+    fig, axes = _grid(fig, len(scenarios), 2 if len(scenarios) == 4 else 3, (5.6, 3.6))
+    first, last = float(d["year"].min()), float(d["year"].max())
+    top = min(1.0, np.ceil((float(d["ci_high"].max()) + 0.04) * 10) / 10)
+    ref = d[d["scenario"] == reference]
+    for ax, name in zip(axes, scenarios, strict=True):
+        s = d[d["scenario"] == name]
+        for p in powers:
+            c = power_colour(p)
+            sp = s[s["power"] == p]
+            if name != reference:
+                rp = ref[ref["power"] == p]
+                ax.plot(rp["year"], rp["mean"], color=c, lw=1.0, ls=(0, (3, 2)), alpha=0.8)
+            ax.fill_between(sp["year"], sp["ci_low"], sp["ci_high"], color=c, alpha=0.3, lw=0)
+            ax.plot(sp["year"], sp["mean"], color=c, lw=1.8)
+        ax.set_title(name + (" (reference)" if name == reference else ""), loc="left",
+                     fontsize=FONT["label"] + 1)
+        ax.grid(axis="y", color="0.9", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_ylim(0, top)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        _year_axis(ax, first, last, max_ticks=6)
+        ax.tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("Share of influence (%)", fontsize=FONT["label"])
+    n = _n_runs(d)
+    handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in powers]
+    handles.append(Patch(color="0.5", alpha=0.35,
+                         label=f"{confidence:.0%} confidence interval of the mean"))
+    if len(scenarios) > 1:
+        handles.append(Line2D([], [], color="0.3", lw=1.0, ls=(0, (3, 2)),
+                              label=f"{reference} (reference)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+               fontsize=FONT["legend"], frameon=False)
+    fig.suptitle(f"Share of influence in {area_label(area)}: mean of {n} runs per scenario",
+                 fontsize=FONT["title"], x=0.01, ha="left")
+    return fig
+
+
+def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
+                          area: str = A.REGION, confidence: float = 0.95) -> Figure:
+    """One panel per scenario: difference from the reference of each power's share over time.
+
+    Args:
+        diffs: `sim.compare.paired_differences` output (fractions).
+        fig: Figure to draw on (empty); a new one if None.
+        area: `region` or a state.
+        confidence: Level of the intervals (for the legend).
+
+    Returns:
+        The Figure; its panels are `fig.axes[:n_scenarios]`.
+    """
+    d = diffs[diffs["area"] == area]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    reference = str(d["reference"].iloc[0]) if len(d) else ""
+    powers = A.power_order(d)
+    fig, axes = _grid(fig, max(1, len(scenarios)), 3, (5.0, 3.6))
+    first, last = float(d["year"].min()), float(d["year"].max())
+    lim = float(np.nanmax(np.abs(d[["ci_low", "ci_high", "mean"]].to_numpy()))) * 100
+    lim = max(1.0, np.ceil(lim * 1.1))
+    for ax, name in zip(axes, scenarios, strict=True):
+        s = d[d["scenario"] == name]
+        ax.axhline(0, color="0.25", lw=0.9)
+        for p in powers:
+            c = power_colour(p)
+            sp = s[s["power"] == p]
+            ax.fill_between(sp["year"], sp["ci_low"] * 100, sp["ci_high"] * 100, color=c,
+                            alpha=0.3, lw=0)
+            ax.plot(sp["year"], sp["mean"] * 100, color=c, lw=1.8)
+        ax.set_title(f"{name} minus {reference}", loc="left", fontsize=FONT["label"] + 1)
+        ax.grid(axis="y", color="0.9", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_ylim(-lim, lim)
+        ax.yaxis.set_major_formatter(
+            lambda v, _pos: f"{v:+.0f}".replace("-", "\u2212") if v else "0")
+        _year_axis(ax, first, last, max_ticks=6)
+        ax.tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("Difference (percentage points)", fontsize=FONT["label"])
+    n = _n_runs(d)
+    handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in powers]
+    handles.append(Patch(color="0.5", alpha=0.35,
+                         label=f"{confidence:.0%} confidence interval ({n} paired runs)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
+               fontsize=FONT["legend"], frameon=False)
+    fig.suptitle(f"Difference from {reference} in each power's share of influence in "
+                 f"{area_label(area)}", fontsize=FONT["title"], x=0.01, ha="left")
+    return fig
+
+
+def plot_difference_heatmap(diffs: pd.DataFrame, quarters: list[str],
+                            fig: Figure | None = None, *, confidence: float = 0.95) -> Figure:
+    """Heatmaps of differences from the reference: rows states, columns powers.
+
+    One panel per scenario (rows of the grid) and chosen quarter (columns). Cells show the
+    mean difference in percentage points; grey text marks differences whose interval
+    includes zero.
+
+    Args:
+        diffs: `sim.compare.paired_differences` output (fractions).
+        quarters: The quarters to show (columns of the grid).
+        fig: Figure to draw on (empty); a new one if None.
+        confidence: Level of the intervals (for the title).
+
+    Returns:
+        The Figure.
+    """
+    d = diffs[diffs["quarter"].isin(quarters)]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    reference = str(d["reference"].iloc[0]) if len(d) else ""
+    powers = A.power_order(d)
+    areas = [A.REGION, *A.area_order(d)]
+    nr, nc = max(1, len(scenarios)), max(1, len(quarters))
+    if fig is None:
+        fig = plt.figure(figsize=(3.5 * nc + 1.4, 2.7 * nr + 1.0), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(nr, nc, squeeze=False))
+    lim = max(1.0, float(np.ceil(np.nanmax(np.abs(d["mean"].to_numpy())) * 100))) if len(d) \
+        else 1.0
+    cmap = plt.get_cmap("BrBG")
+    image = None
+    for i, name in enumerate(scenarios):
+        for j, q in enumerate(quarters):
+            ax = axes[i, j]
+            cell = d[(d["scenario"] == name) & (d["quarter"] == q)]
+            grid = cell.pivot(index="area", columns="power", values="mean").reindex(
+                index=areas, columns=powers) * 100
+            sure = cell.pivot(index="area", columns="power", values="distinct").reindex(
+                index=areas, columns=powers)
+            image = ax.imshow(grid.to_numpy(), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+            for (r, c), v in np.ndenumerate(grid.to_numpy()):
+                if np.isnan(v):
+                    continue
+                strong = abs(v) > 0.6 * lim
+                colour = ("white" if strong else "black") if sure.iat[r, c] else "0.55"
+                ax.text(c, r, f"{v:+.1f}" if round(v, 1) else "0.0", ha="center",
+                        va="center", fontsize=FONT["note"], color=colour)
+            ax.set_xticks(range(len(powers)), [power_label(p) for p in powers],
+                          fontsize=FONT["note"], rotation=30, ha="right")
+            ax.set_yticks(range(len(areas)), [area_label(a) for a in areas] if j == 0 else [],
+                          fontsize=FONT["note"] + 0.5)
+            ax.tick_params(length=0)
+            ax.axhline(0.5, color="white", lw=2)
+            if i == 0:
+                ax.set_title(q, fontsize=FONT["label"])
+            if j == 0:
+                ax.set_ylabel(f"{name}\nminus {reference}", fontsize=FONT["label"])
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+        bar.set_label("Difference in share of influence (percentage points)",
+                      fontsize=FONT["label"] - 1)
+    fig.suptitle(f"Difference from {reference} by state and power (percentage points; grey: "
+                 f"the {confidence:.0%} interval includes zero)", fontsize=FONT["title"] - 1,
+                 x=0.01, ha="left")
+    return fig
+
+
+_MAP_LABEL_SIDE = {"Uzbekistan": -1, "Turkmenistan": -1}
+"""States whose map label goes left of the capital (Tashkent sits close to Dushanbe, and
+Ashgabat's label below would leave the map)."""
+
+
+def _declutter_map(ax: Axes) -> None:
+    """Drop the coordinate axes of a small map and move crowded capital labels aside."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for t in ax.texts:
+        side = _MAP_LABEL_SIDE.get(t.get_text().split("\n", 1)[0])
+        if side is not None and hasattr(t, "xyann"):
+            t.xyann = (18 * side, 0)
+            t.set_horizontalalignment("right" if side < 0 else "left")
+            t.set_verticalalignment("center")
+
+
+def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = None) -> Figure:
+    """One map per scenario: each state coloured by its leading power at `quarter`.
+
+    Args:
+        leaders: `sim.compare.leaders` output (fractions), including `quarter`.
+        quarter: The quarter to map.
+        fig: Figure to draw on (empty); a new one if None.
+
+    Returns:
+        The Figure; a state whose leader differs from the reference's is marked.
+    """
+    from sim.maps import CORRIDORS, plot_region_map
+
+    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    fig, axes = _grid(fig, max(1, len(scenarios)), 2, (6.0, 3.9), sharey=False, sharex=False)
+    colours = {p: power_colour(p) for p in POWER_COLOURS} | {
+        p: power_colour(p) for p in d["leader"].unique()}
+    for ax, name in zip(axes, scenarios, strict=True):
+        s = d[d["scenario"] == name]
+        lead = dict(zip(s["area"], s["leader"], strict=True))
+        diff = (dict(zip(s["area"], s["differs_from_reference"], strict=True))
+                if "differs_from_reference" in s else {})
+        labels = {a: f"{power_label(p)} {v:.0%}" + (" *" if diff.get(a) else "")
+                  for a, p, v in zip(s["area"], s["leader"], s["leader_share"], strict=True)}
+        plot_region_map(lead, colours, ax=ax, labels=labels)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        _declutter_map(ax)
+        ax.set_title(name, loc="left", fontsize=FONT["label"] + 1)
+    shown = [p for p in POWER_COLOURS if p in set(d["leader"])] + sorted(
+        set(d["leader"]) - set(POWER_COLOURS))
+    handles = [Patch(facecolor=colours[p], edgecolor="black", label=f"led by {power_label(p)}")
+               for p in shown]
+    handles += axes[0].get_legend_handles_labels()[0][:len(CORRIDORS)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=FONT["note"] + 0.5,
+               frameon=False)
+    fig.suptitle(f"Leading power of each state in {quarter} (highest mean share among the "
+                 "powers; * differs from the reference)", fontsize=FONT["title"] - 1, x=0.01,
+                 ha="left")
+    return fig
+
+
+def plot_overtaking(overtake: pd.DataFrame, ax: Axes | None = None, *, power: str = "china",
+                    rival: str = "russia", first: float | None = None,
+                    last: float | None = None) -> Axes:
+    """When `power` first overtakes `rival`: median quarter and range, per area and scenario.
+
+    Only areas where it happens in some run of some scenario get rows; a note under the axes
+    lists the others (never, or ahead from the start).
+
+    Args:
+        overtake: `sim.compare.overtaking` output.
+        ax: Axes to draw on; a new figure if None.
+        power: The power that overtakes.
+        rival: The power overtaken.
+        first: Left end of the year axis (default: from the data).
+        last: Right end of the year axis (default: from the data).
+
+    Returns:
+        The Axes.
+    """
+    d = overtake[(overtake["power"] == power) & (overtake["rival"] == rival)]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    areas = list(dict.fromkeys(d["area"]))
+    shown = [a for a in areas if (d.loc[d["area"] == a, "n_overtake"] > 0).any()]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.3 * max(1, len(shown)) * max(2, len(scenarios))
+                                      + 1.8), layout="constrained")
+    colour = {n: SCENARIO_STYLES[i % len(SCENARIO_STYLES)] for i, n in enumerate(scenarios)}
+    years = [A.quarter_year(q) for c in ("earliest", "latest") for q in d[c].dropna()]
+    lo = first if first is not None else (min(years) - 1 if years else 2015)
+    hi = last if last is not None else (max(years) + 1 if years else 2035)
+    if years:
+        lo = max(lo, np.floor(min(years)) - 3)
+    y, ticks, labels = 0.0, [], []
+    for area in shown:
+        top = y
+        for name in scenarios:
+            r = d[(d["area"] == area) & (d["scenario"] == name)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            c = colour[name]
+            if r["n_overtake"] == 0:
+                note = "ahead from the start" if r["ahead_at_start"] == r["n_runs"] else (
+                    f"never in {r['n_runs']} runs")
+                ax.text(lo + 0.2, y, f"{name}: {note}", va="center", fontsize=FONT["note"],
+                        color=c)
+            else:
+                e, m, la = (A.quarter_year(r[k]) for k in ("earliest", "median", "latest"))
+                ax.plot([e, la + 0.25], [y, y], color=c, lw=2.2, solid_capstyle="butt")
+                ax.plot([m + 0.125], [y], marker="o", color=c, ms=7, mec="white", mew=0.8)
+                ax.text(e - 0.2, y, f"{name}: {r['n_overtake']} of {r['n_runs']} runs",
+                        va="center", ha="right", fontsize=FONT["note"], color=c)
+            y += 1
+        ticks.append((top + y - 1) / 2)
+        labels.append(area_label(area))
+        y += 0.8
+    if shown:
+        ax.set_yticks(ticks, labels, fontsize=FONT["tick"])
+        ax.set_ylim(y - 0.5, -0.7)
+    else:
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, f"{power_label(power)} does not overtake {power_label(rival)} in any "
+                "run", transform=ax.transAxes, ha="center", va="center",
+                fontsize=FONT["label"])
+    _year_axis(ax, lo, hi)
+    ax.grid(axis="x", color="0.9", lw=0.6)
+    ax.set_axisbelow(True)
+    rest = []
+    for area in areas:
+        if area in shown:
+            continue
+        a = d[d["area"] == area]
+        kind = "ahead from the start" if (a["ahead_at_start"] == a["n_runs"]).all() else "never"
+        rest.append(f"{area_label(area)} ({kind})")
+    xlabel = ("Quarter of first overtaking (dot: median of the runs in which it happens; "
+              "bar: earliest to latest)")
+    if rest and shown:
+        xlabel += "\nIn no run of any scenario: " + ", ".join(rest)
+    ax.set_xlabel(xlabel, fontsize=FONT["label"] - 1)
+    ax.set_title(f"When {power_label(power)} first overtakes {power_label(rival)} in share "
+                 "of influence", fontsize=FONT["title"], loc="left")
+    return ax

@@ -1,0 +1,395 @@
+"""The classroom page's model factory (sim.classroom) and page helpers, without a server.
+
+Sliders come from the vocabulary and map to valid scenarios; bad values and combinations
+are caught as problems, never raised; event switches drop events; switching the treaty
+off lowers China's share after 2025; the batch path never imports the page.
+"""
+
+import math
+import subprocess
+import sys
+from dataclasses import replace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sim import classroom as C  # noqa: E402
+from sim.scenario import _apply_set, load_scenario, parse_quarter  # noqa: E402
+from sim.vocabulary import Params, PowerAttrs, StateAttrs, field_table  # noqa: E402
+
+TREATY = "event:china_central_asia_treaty_2025"
+BASELINE = load_scenario("baseline")
+CONTROLS = C.controls(BASELINE)
+
+
+def _vocab(key):
+    if key == C.RUSSIA_LOSS:
+        return PowerAttrs, "attention"
+    kind, *_, name = key.split(".")
+    return {"powers": PowerAttrs, "states": StateAttrs, "params": Params}[kind], name
+
+
+def _value_in(scenario, key):
+    kind, *rest = key.split(".")
+    if kind == "powers":
+        return getattr(scenario.world.powers[rest[0]], rest[1])
+    if kind == "states":
+        return getattr(scenario.world.states[rest[0]], rest[1])
+    return getattr(scenario.params, rest[0])
+
+
+def _check_runs(model, quarters=8):
+    for _ in range(quarters):
+        model.step()
+    w = model.world
+    assert np.isfinite(w.state_influence).all() and np.isfinite(w.region_influence).all()
+    assert np.allclose(w.state_influence.sum(axis=0), 1.0)
+    assert math.isclose(float(w.region_influence.sum()), 1.0)
+
+
+# --------------------------------------------------------------------------- controls
+
+def test_the_sliders_a_teacher_needs_are_there():
+    keys = {c.key for c in CONTROLS}
+    for p in ("china", "russia", "eu", "us"):
+        assert {f"powers.{p}.budget", f"powers.{p}.budget_growth"} <= keys
+    assert {f"params.w_{c}" for c in ("trade", "investment", "debt", "remittances",
+                                      "security", "alignment")} <= keys
+    assert {f"states.{s}.hedging" for s in BASELINE.world.states} <= keys
+    assert {"params.alignment_temperature", C.RUSSIA_LOSS} <= keys
+    assert len(keys) == len(CONTROLS)
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.key)
+def test_sliders_are_declared_from_the_vocabulary(control):
+    model, name = _vocab(control.key)
+    row = next(r for r in field_table(model) if r["name"] == name)
+    assert control.unit == row["unit"]
+    assert control.min >= row["min"] and control.max <= row["max"]
+    assert control.min < control.max and control.step > 0
+    if control.key == C.RUSSIA_LOSS:
+        war = next(e for e in BASELINE.events if e.id == C.WAR_EVENT)
+        scale = next(e.value for e in war.effects if e.target == C.WAR_TARGET)
+        assert control.default == pytest.approx(1 - scale)
+        return
+    assert control.default == _value_in(BASELINE, control.key)
+    assert control.doc == row["doc"]
+    if not control.key.endswith(".budget"):  # budgets are narrowed for usability
+        assert control.max == pytest.approx(row["max"], abs=control.step)
+        assert control.min == pytest.approx(row["min"], abs=control.step)
+
+
+@pytest.mark.parametrize("end", ["min", "max"])
+@pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.key)
+def test_each_slider_at_either_end_gives_a_valid_model(control, end):
+    value = getattr(control, end)
+    model = C.ClassroomModel(**{control.key: value})
+    assert model.problems == []
+    assert model.built.values[control.key] == value
+    if control.key != C.RUSSIA_LOSS:
+        assert _value_in(model.scenario, control.key) == pytest.approx(value)
+    _check_runs(model)
+
+
+def test_all_sliders_at_their_ends_together_still_run():
+    for end in ("min", "max"):
+        model = C.ClassroomModel(**{c.key: getattr(c, end) for c in CONTROLS})
+        _check_runs(model, quarters=40)
+
+
+def test_untouched_sliders_change_nothing():
+    built = C.build("baseline", {c.key: c.default for c in CONTROLS})
+    assert built.problems == []
+    assert built.scenario.world == BASELINE.world
+    assert built.scenario.params == BASELINE.params
+    assert built.scenario.events == BASELINE.events
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_zero_channel_weights_are_caught_and_replaced():
+    zero = {f"params.w_{c}": 0.0 for c in ("trade", "investment", "debt", "remittances",
+                                           "security", "alignment")}
+    model = C.ClassroomModel(**zero)
+    assert len(model.problems) == 1 and "Channel weights" in model.problems[0]
+    assert model.scenario.params == BASELINE.params
+    assert all(model.built.values[k] == getattr(BASELINE.params, k[7:]) for k in zero)
+    assert model.built.rejected == zero  # the page keeps showing what was asked for
+    _check_runs(model)
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"powers.china.budget": "lots"}, "expected a number"),
+    ({"powers.china.budget": float("nan")}, "finite"),
+    ({"powers.china.budget": None}, "expected a number"),
+    ({"powers.china.budget": 900.0}, "less than or equal to 500"),
+    ({"states.kazakhstan.hedging": 1.5}, "less than or equal to 1"),
+    ({"params.alignment_temperature": 0.05}, "greater than 0.05"),
+    ({"params.w_trade": -0.1}, "greater than or equal to 0"),
+    ({C.RUSSIA_LOSS: 1.5}, "between 0 and 1"),
+    ({"powers.china.nonsense": 1.0}, "not a setting"),
+    ({TREATY: "maybe"}, "expected on or off"),
+    ({"scenario": "atlantis"}, "no shipped scenario"),
+    ({"replication": 99}, "Random run"),
+    ({"replication": "first"}, "Random run"),
+])
+def test_bad_values_are_reported_not_raised(settings, fragment):
+    model = C.ClassroomModel(**settings)
+    assert len(model.problems) == 1, model.problems
+    assert fragment in model.problems[0]
+    assert model.scenario.world == BASELINE.world
+    assert model.scenario.params == BASELINE.params
+    _check_runs(model, quarters=2)
+
+
+def test_one_bad_value_does_not_spoil_the_good_ones():
+    model = C.ClassroomModel(**{"powers.china.budget": "x", "powers.russia.budget": 6.0})
+    assert len(model.problems) == 1
+    assert model.scenario.world.powers["russia"].budget == 6.0
+    assert model.scenario.overrides == {"powers.russia.budget": 6.0}
+
+
+# --------------------------------------------------------------------------- events
+
+def test_event_switches_list_the_scenarios_events():
+    switches = C.event_switches(BASELINE)
+    assert [k for k, _ in switches] == [C.SWITCH_PREFIX + e.id for e in BASELINE.events]
+    labels = dict(switches)
+    assert labels[TREATY] == "2025Q2 China–Central Asia treaty"
+    assert labels["event:ukraine_war_2022"] == "2022Q1 Russia invades Ukraine"
+    no_war = C.event_switches(load_scenario("no_ukraine_war"))
+    assert "event:ukraine_war_2022" not in dict(no_war)
+
+
+def test_switching_an_event_off_drops_it():
+    model = C.ClassroomModel(**{"event:ukraine_war_2022": False})
+    ids = [e.id for e in model.scenario.events]
+    assert "ukraine_war_2022" not in ids and len(ids) == len(BASELINE.events) - 1
+    while model.quarter < parse_quarter("2023Q1"):
+        model.step()
+    fired = [line for _, line in model.event_log]
+    assert "start ukraine_war_2022" not in fired and "start csto_kazakhstan_2022" in fired
+    assert not any("Russia invades Ukraine" in line.text for line in model.log)
+
+
+def test_switches_of_events_a_scenario_lacks_are_ignored():
+    # what the page still holds after switching from the baseline to no_ukraine_war
+    built = C.build("no_ukraine_war", {"event:ukraine_war_2022": False, C.RUSSIA_LOSS: 0.4},
+                    sliders_from="baseline")
+    assert built.problems == []
+    assert "event:ukraine_war_2022" not in built.values and C.RUSSIA_LOSS not in built.values
+
+
+def test_russian_capacity_loss_rewrites_the_war_event():
+    model = C.ClassroomModel(**{C.RUSSIA_LOSS: 0.6})
+    war = next(e for e in model.scenario.events if e.id == C.WAR_EVENT)
+    assert next(e.value for e in war.effects if e.target == C.WAR_TARGET) == pytest.approx(0.4)
+    r = model.world.powers.index("russia")
+    before = model.world.attention[r]
+    while model.quarter < parse_quarter("2022Q1"):
+        model.step()
+    assert model.world.attention[r] == pytest.approx(before * 0.4)
+    assert C.RUSSIA_LOSS not in {c.key for c in C.controls(load_scenario("no_ukraine_war"))}
+
+
+def _china_by_quarter(**settings):
+    model = C.ClassroomModel(**settings)
+    china = model.world.partners.index("china")
+    out = {}
+    while not model.finished:
+        model.step()
+        out[model.quarter_label] = float(model.world.region_influence[china])
+    return out
+
+
+@pytest.mark.parametrize("replication", [0, 1, 2])
+def test_treaty_off_lowers_chinas_share_after_2025(replication):
+    on = _china_by_quarter(replication=replication)
+    off = _china_by_quarter(replication=replication, **{TREATY: False})
+    signed = parse_quarter("2025Q2")
+    before = [q for q in on if parse_quarter(q) < signed]
+    after = [q for q in on if parse_quarter(q) > signed]
+    assert all(on[q] == off[q] for q in before)  # same seed, same history until the treaty
+    assert all(off[q] < on[q] for q in after)
+    assert np.mean([on[q] - off[q] for q in after]) > 0.005
+
+
+# --------------------------------------------------------------------------- scenarios
+
+def test_switching_scenario_keeps_the_new_scenarios_own_values(monkeypatch):
+    # a scenario whose `set:` changes a slider's value: values still showing the old
+    # scenario's defaults must not undo it; a value the teacher moved carries over
+    real = C.load_scenario
+
+    def fake(name):
+        s = real(name)
+        if name == "us_stays":
+            world, params = _apply_set(s.world, s.params, {"powers.china.budget_growth": 0.1})
+            s = replace(s, world=world, params=params)
+        return s
+
+    monkeypatch.setattr(C, "load_scenario", fake)
+    shown = {c.key: c.default for c in CONTROLS} | {"powers.russia.budget": 5.0}
+    built = C.build("us_stays", shown, sliders_from="baseline")
+    assert built.problems == []
+    assert built.scenario.world.powers["china"].budget_growth == 0.1
+    assert built.values["powers.china.budget_growth"] == 0.1
+    assert built.scenario.world.powers["russia"].budget == 5.0
+
+
+@pytest.mark.parametrize("name", C.scenario_names())
+def test_every_shipped_scenario_builds_and_runs(name):
+    model = C.ClassroomModel(scenario=name)
+    assert model.problems == [] and model.scenario.name == name
+    _check_runs(model, quarters=4)
+
+
+def test_the_model_stops_at_the_end_instead_of_raising():
+    model = C.ClassroomModel()
+    model.run()
+    assert model.finished and not model.running
+    model.step()  # SolaraViz may ask once more
+    assert model.quarters_done == model.scenario.n_quarters
+    assert model.quarter_label == "2035Q4"
+
+
+def test_runs_match_greatgame_runs_replications():
+    from sim.cli import DEFAULT_SEED
+    from sim.runner import derive_seeds
+
+    assert C.ROOT_SEED == DEFAULT_SEED
+    assert [C.replication_seed(r) for r in range(3)] == derive_seeds(DEFAULT_SEED, 3)
+
+
+# --------------------------------------------------------------------------- notebooks
+
+def test_simulate_is_greatgame_run_when_nothing_is_changed():
+    import pandas as pd
+
+    from sim.runner import run_one
+
+    out = C.simulate("baseline", replications=2, end="2016Q4")
+    for r in (0, 1):
+        ref = run_one(BASELINE.with_end("2016Q4"), C.replication_seed(r), replication=r)
+        mine = out.shares[out.shares["replication"] == r].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, ref.shares)
+        mine = out.metrics[out.metrics["replication"] == r].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, ref.metrics)
+
+
+def test_simulate_applies_settings_and_refuses_bad_ones():
+    out = C.simulate("baseline", end="2026Q4", label="treaty off", **{TREATY: False})
+    assert set(out.shares["scenario"]) == {"treaty off"}
+    assert "start china_central_asia_treaty_2025" not in set(out.events["event"])
+    with pytest.raises(ValueError, match="Weight of trade"):
+        C.simulate("baseline", **{"params.w_trade": 2})
+    with pytest.raises(ValueError, match="outside the period"):
+        C.simulate("baseline", end="2040Q1")
+    with pytest.raises(ValueError, match="replications"):
+        C.simulate("baseline", replications=11)
+
+
+# --------------------------------------------------------------------------- the log
+
+def test_the_log_has_events_tilt_shifts_and_leaders():
+    model = C.ClassroomModel()
+    model.run()
+    kinds = {line.kind for line in model.log}
+    assert {"event", "end", "shift"} <= kinds
+    war = next(line for line in model.log if line.text.startswith("Russia invades Ukraine"))
+    assert war.quarter == "2022Q1" and "Ukraine (24 February 2022)" in war.text
+    for line in model.log:
+        if line.kind == "shift":
+            assert " pts): " in line.text and "\n" not in line.text
+
+
+def test_the_log_says_when_the_leader_changes():
+    model = C.ClassroomModel(**{"powers.china.budget": 27.0, "powers.china.budget_growth": 0.3})
+    model.run()
+    leads = [line for line in model.log if line.kind == "lead"]
+    assert any(line.text == "China overtakes Russia in the region" for line in leads)
+    assert model.leading()["region"] == "china"
+
+
+def test_largest_shift_names_the_term_that_moved():
+    partners, states = ["china", "russia", "other"], ["kazakhstan"]
+    tilt0 = np.array([[0.3], [0.4], [0.3]])
+    tilt1 = np.array([[0.3], [0.43], [0.27]])
+    zeros = {k: np.zeros((3, 1)) for k in C.TERM_WORDS}
+    after = dict(zeros, security=np.array([[0.0], [0.2], [0.0]]))
+    key, text = C.largest_shift(tilt0, tilt1, zeros, after, partners, states, n_powers=2)
+    assert key == (1, 0, 1)
+    assert text == ("Kazakhstan leans toward Russia (+3.0 pts): Russia provides more of its "
+                    "security")
+    assert C.largest_shift(tilt0, tilt1, zeros, after, partners, states, 2,
+                           skip=frozenset({key})) is None
+    assert C.largest_shift(tilt0, tilt0, zeros, zeros, partners, states, 2) is None
+
+
+# --------------------------------------------------------------------------- the page
+
+def test_page_inputs_are_the_models_values():
+    from sim.app import model_params
+
+    model = C.ClassroomModel(**{"powers.china.budget": 12.0, TREATY: False})
+    params = model_params(model)
+    assert params["scenario"]["values"][0] == "baseline"
+    assert set(params["scenario"]["values"]) == set(C.scenario_names())
+    for c in CONTROLS:
+        p = params[c.key]
+        assert (p["min"], p["max"], p["step"]) == (c.min, c.max, c.step)
+    assert params["powers.china.budget"]["value"] == 12.0
+    assert params[TREATY]["type"] == "Checkbox" and params[TREATY]["value"] is False
+    assert params["sliders_from"] == "baseline"
+    refused = model_params(C.ClassroomModel(**{"states.kazakhstan.hedging": 3.0}))
+    assert refused["states.kazakhstan.hedging"]["value"] == 3.0
+    assert [k for k in params if k.startswith(C.SWITCH_PREFIX)] == [
+        k for k, _ in C.event_switches(BASELINE)]  # switched-off events keep their switch
+    # what SolaraViz passes on Reset rebuilds the same model
+    again = C.ClassroomModel(**{k: v["value"] if isinstance(v, dict) else v
+                                for k, v in params.items()})
+    assert again.problems == [] and again.built.values == model.built.values
+    assert again.scenario.events == model.scenario.events
+
+
+def test_page_charts_draw_at_the_start_and_later():
+    from sim.app import map_figure, png, region_figure, region_summary, states_figure
+
+    model = C.ClassroomModel()
+    for _ in range(2):
+        for draw in (region_figure, states_figure, map_figure):
+            data = png(draw(model))
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        model.run(30)
+    for end in ("min", "max"):  # extreme settings draw too
+        extreme = C.ClassroomModel(**{c.key: getattr(c, end) for c in CONTROLS})
+        extreme.run(12)
+        for draw in (region_figure, states_figure, map_figure):
+            assert png(draw(extreme))[:4] == b"\x89PNG"
+    summary = dict(kv.split("=") for kv in region_summary(model).split())
+    assert set(summary) == set(model.world.partners)
+    assert sum(map(float, summary.values())) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_batch_path_never_imports_the_page():
+    code = ("import sys, sim.cli, sim.runner, sim.io, sim.plots; sim.cli.build_parser(); "
+            "sim.cli.main(['scenarios']); "
+            "bad = [m for m in ('sim.app', 'sim.classroom', 'solara') if m in sys.modules]; "
+            "sys.exit(str(bad) if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_app_command_defaults_to_localhost():
+    from sim.cli import build_parser
+
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port) == ("127.0.0.1", 8765)
+    args = build_parser().parse_args(["app", "--port", "9000", "--host", "0.0.0.0"])
+    assert (args.host, args.port) == ("0.0.0.0", 9000)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["app", "--port", "70000"])
