@@ -185,11 +185,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     facts = check_facts(result.shares, result.metrics)
     fit = trade_fit(result.metrics, io.load_history())
     summary = fit_summary(fit)
+    from sim import cli_calibrate as cal  # fit to all sourced history (docs/calibration.md)
+    from sim.validation import history_fit as fit_history
+
+    history_fit = fit_history(result.metrics)
     io.write_validation(out, scenario, facts, fit, seeds, started, finished,
                         root_seed=args.seed, command=args.command_line,
                         extra={"trade_fit": summary,
+                               "history_fit": {k: history_fit[k] for k in
+                                               ("loss", "components", "n")},
                                "facts_passed": int(facts["passed"].sum()),
                                "facts_total": int(len(facts))})
+    cal.write_validation_fit(history_fit, out)
     n = args.replications
     print(f"Stylized facts of the baseline ({n} run{'s' if n != 1 else ''}, seed {args.seed}):")
     print(_facts_table(facts))
@@ -209,6 +216,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
               "(source basis: China's General Administration of Customs, GACC)")
     else:
         print("no sourced figure falls in the simulated years")
+    print()
+    cal.print_validation_fit(history_fit)
     passed = int(facts["passed"].sum())
     print(f"{passed}/{len(facts)} facts pass; results: {out}")
     return EXIT_OK if passed == len(facts) else EXIT_FAIL
@@ -519,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.cli_sweep import add_parsers as add_sweep_parsers
 
     add_sweep_parsers(sub, common, fmt)
+    from sim.cli_calibrate import add_parsers as add_calibrate_parsers
+
+    add_calibrate_parsers(sub, common, fmt)
     return p
 
 

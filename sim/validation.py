@@ -257,3 +257,48 @@ def fit_summary(fit: pd.DataFrame) -> dict[str, float]:
     if fit.empty:
         return {"n": 0, "mape": float("nan")}
     return {"n": int(len(fit)), "mape": float(np.mean(np.abs(fit.relative_error)))}
+
+
+def history_fit(metrics: pd.DataFrame) -> dict:
+    """Runs against all the sourced history the calibration fits (docs/calibration.md).
+
+    Args:
+        metrics: The runs' tidy metrics (`RunResult.metrics`).
+
+    Returns:
+        `loss`, `components` (per group), `n` (figures), `table` (per figure: sourced,
+        model mean and band, log error) and `paths` (the charted series per year/quarter).
+    """
+    from sim import calibrate_eval as C
+    from sim import history as H
+
+    history = H.load_history()
+    targets = H.fit_targets(history)
+    m = metrics
+    quarters = list(dict.fromkeys(m.quarter))
+    partners = list(dict.fromkeys(m.power))
+    states = list(dict.fromkeys(m.state))
+    shape = (m.replication.nunique(), len(quarters), len(partners), len(states))
+    srt = m.assign(_q=m.quarter.map({q: i for i, q in enumerate(quarters)}),
+                   _p=m.power.map({p: i for i, p in enumerate(partners)}),
+                   _s=m.state.map({s: i for i, s in enumerate(states)})).sort_values(
+        ["replication", "_q", "_p", "_s"])
+    arrays = {k: srt[k].to_numpy(float).reshape(shape) for k in C.METRIC_ARRAYS}
+    ratios = H.mirror_ratios(history)
+    obs = C.observe(arrays, quarters, partners, states, C.target_tuples(targets), ratios)
+    mean = obs.mean(axis=0)
+    total, comps = C.loss(mean, targets)
+    table = targets.copy()
+    table["model"], table["model_p05"], table["model_p95"] = (
+        mean, np.quantile(obs, 0.05, 0), np.quantile(obs, 0.95, 0))
+    table["log_error"] = C.log_errors(mean, targets)
+    tgt, meta = C.path_targets(("region", *states), [q for q in quarters if q[:4] <= "2025"])
+    o = C.observe(arrays, quarters, partners, states, tgt, ratios)
+    paths = pd.DataFrame([("after", s, a, p, y, q, x, mu, lo, hi)
+                          for (s, a, p, y, q, x), mu, lo, hi in zip(
+                              meta, o.mean(0), np.quantile(o, 0.05, 0),
+                              np.quantile(o, 0.95, 0), strict=True) if np.isfinite(mu)],
+                         columns=["label", "series", "area", "partner", "year", "quarter",
+                                  "x", "mean", "p05", "p95"])
+    return {"loss": total, "components": comps, "n": int(len(targets)), "table": table,
+            "paths": paths}

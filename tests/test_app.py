@@ -150,7 +150,7 @@ def test_one_bad_value_does_not_spoil_the_good_ones():
     model = C.ClassroomModel(**{"powers.china.budget": "x", "powers.russia.budget": 6.0})
     assert len(model.problems) == 1
     assert model.scenario.world.powers["russia"].budget == 6.0
-    assert model.scenario.overrides == {"powers.russia.budget": 6.0}
+    assert model.scenario.overrides == {**BASELINE.overrides, "powers.russia.budget": 6.0}
 
 
 # --------------------------------------------------------------------------- events

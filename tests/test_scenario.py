@@ -495,7 +495,8 @@ events:
     assert sc.name == "child" and sc.description == "the child"
     assert sc.world.powers["china"].budget == 30  # child overrides parent
     assert sc.world.states["kyrgyzstan"].fragility == 0.9  # parent kept
-    assert sc.overrides == {"powers.china.budget": 30, "states.kyrgyzstan.fragility": 0.9}
+    assert sc.overrides == {**base.overrides, "powers.china.budget": 30,
+                            "states.kyrgyzstan.fragility": 0.9}
     assert sc.world.states["kazakhstan"].fragility == base.world.states["kazakhstan"].fragility
     assert "ukraine_war_2022" not in ids and "parent_other" not in ids
     assert {"parent_event", "child_event", "xian_summit_2023"} <= set(ids)
