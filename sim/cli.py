@@ -534,10 +534,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so pools shut down and finished work stays saved."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `greatgame` command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     args.command_line = _command(argv)
     from sim.cli_sweep import _UsageError as _SweepUsageError
     from sim.scenario import ScenarioError

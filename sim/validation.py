@@ -1,8 +1,9 @@
 """The baseline's stylized facts and its fit to sourced trade figures.
 
 Pure DataFrame -> DataFrame checks on `run` results (shares and metrics, any number of
-replications). Each fact is judged on the mean over replications; the share of
-replications in which it holds is reported beside it. No I/O, no plotting.
+replications). A fact passes when it holds in more than half of the replications; the
+share of replications in which it holds is reported beside it, and the observed values
+shown are means over replications. No I/O, no plotting.
 """
 
 from __future__ import annotations
