@@ -46,6 +46,9 @@ class InfluenceModel(mesa.Model):
         self.draws = K.draw_run(self.rng, scenario.n_quarters, w.n_powers, w.n_states,
                                 len(w.sectors))
         self.datacollector = mesa.DataCollector(model_reporters=reporters.MODEL_REPORTERS)
+        # Mesa 3.3.1 keeps a class-level id counter per model (Agent._ids) that holds every
+        # model alive for good. All our agents exist by now, so let the model go when done.
+        getattr(mesa.Agent, "_ids", {}).pop(self, None)
 
     @property
     def quarter_label(self) -> str:

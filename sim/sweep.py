@@ -95,9 +95,11 @@ def simulate(scenarios: list, seeds: list[int], engine: str) -> dict[str, Any]:
         for scn, seed in zip(scenarios, seeds, strict=True):
             model = InfluenceModel(scn, rng=seed)
             model.run()
-            per_run.append(model.datacollector.model_vars)
-        arrays = {name: np.stack([np.stack(r[name]) for r in per_run]) for name in SHARE_ARRAYS}
-        quarters, world = list(per_run[0]["quarter"]), model.world
+            per_run.append({name: np.stack(model.datacollector.model_vars[name])
+                            for name in SHARE_ARRAYS})
+            quarters, world = list(model.datacollector.model_vars["quarter"]), model.world
+            del model
+        arrays = {name: np.stack([r[name] for r in per_run]) for name in SHARE_ARRAYS}
     else:
         raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
     return {"arrays": arrays, "quarters": quarters, "partners": world.partners,

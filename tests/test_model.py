@@ -242,3 +242,16 @@ def test_event_values_are_clipped_to_their_range_and_undone(tmp_path):
     assert w.fragility[1] == pytest.approx(frag0)
     assert np.all(np.isfinite(w.budget))
     check_invariants(model)
+
+
+def test_a_finished_model_can_be_freed(baseline):
+    """Mesa 3.3.1 keeps a per-model id counter at class level; sweeps must not leak models."""
+    import gc
+    import weakref
+
+    model = InfluenceModel(baseline.with_end("2015Q4"), rng=0)
+    model.run()
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
