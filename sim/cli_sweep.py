@@ -12,13 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from sim.cli import _err
 from sim.executors import EXECUTORS
-
-EXIT_INPUT = 2
-
-
-def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
 
 
 def _progress_bar(desc: str):

@@ -73,13 +73,6 @@ def split_draws(z: np.ndarray, n_powers: int, n_states: int, n_sectors: int) -> 
     )
 
 
-def draw_quarter(rng: np.random.Generator, n_powers: int, n_states: int,
-                 n_sectors: int) -> QuarterDraws:
-    """One quarter's draws straight from a generator (a one-quarter `draw_run`)."""
-    z = draw_run(rng, 1, n_powers, n_states, n_sectors)[0]
-    return split_draws(z, n_powers, n_states, n_sectors)
-
-
 # --------------------------------------------------------------------------- generic
 
 def _st(x):

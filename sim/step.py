@@ -210,7 +210,7 @@ def compute_influence(w) -> None:
     weights = np.stack([np.broadcast_to(w.p(f"w_{c}", 0), w.gdp.shape[:-1]) for c in CHANNELS],
                        axis=-1)
     w.channel_shares, w.state_influence = K.influence(values, weights)
-    weights_s = w.population if w.params["regional_weighting"] == "population" else w.gdp
+    weights_s = w.state_weights()
     w.region_influence = K.regional(w.state_influence, weights_s)
     w.region_channels = K.regional(w.channel_shares, weights_s)
 

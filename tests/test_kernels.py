@@ -198,8 +198,8 @@ def test_hedging_pulls_tilt_toward_balance():
 
 
 def test_draws_have_fixed_shapes_and_come_from_the_generator():
-    a = K.draw_quarter(np.random.default_rng(5), 4, 5, 5)
-    b = K.draw_quarter(np.random.default_rng(5), 4, 5, 5)
+    a = K.split_draws(K.draw_run(np.random.default_rng(5), 1, 4, 5, 5)[0], 4, 5, 5)
+    b = K.split_draws(K.draw_run(np.random.default_rng(5), 1, 4, 5, 5)[0], 4, 5, 5)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     assert a.alloc.shape == (4, 5, 5) and a.protest.shape == (4, 5) and a.order.shape == (4,)
