@@ -1,16 +1,15 @@
 """Mesa agents: thin wrappers that hold an actor's index and call the shared step rules.
 
-A `PowerAgent` spends its quarterly budget and offers security; a `StateAgent` updates
-its economy, society and alignment. Both act on the model's `WorldState` arrays (their
-own row or column) through `sim.step`, whose arithmetic lives in `sim.kernels`; the
-ensemble engine calls the same functions for whole batches of runs. No file access, no
-printing.
+A `PowerAgent` spends its quarterly budget, reacting to rivals who moved before it; a
+`StateAgent` updates its economy, society and alignment. Both act on the model's
+`WorldState` arrays (their own row or column) through `sim.step`, whose arithmetic lives
+in `sim.kernels`; the ensemble engine calls the same functions for whole batches of runs.
+No file access, no printing.
 """
 
 from __future__ import annotations
 
 import mesa
-import numpy as np
 
 from sim import step
 from sim.kernels import QuarterDraws
@@ -25,9 +24,12 @@ class PowerAgent(mesa.Agent):
         self.name = name
 
     def act(self, draws: QuarterDraws) -> None:
-        """Grow the budget, split it over (state, sector) projects, then split security effort."""
-        step.power_step(self.model.world, np.array(self.index), draws,
-                        self.model.quarter_cache)
+        """Split this quarter's budget over (state, sector) projects, reacting to rivals.
+
+        The budget, project utilities and security effort were set for every power at the
+        start of the quarter (`sim.step.plan_quarter`): they do not depend on who moves first.
+        """
+        step.power_step(self.model.world, self.index, self.model.quarter_cache)
 
 
 class StateAgent(mesa.Agent):

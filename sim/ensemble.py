@@ -22,6 +22,8 @@ from sim.kernels import QuarterDraws
 from sim.scenario import Scenario, format_quarter
 from sim.world import EventSchedule, WorldState
 
+DRAW_BLOCK = 12
+"""Quarters of random numbers drawn at a time for every run of a batch."""
 SHARE_REPORTERS = ("quarter", "state_influence", "channel_shares", "region_influence",
                    "region_channels")
 
@@ -64,8 +66,11 @@ class Ensemble:
                 raise ValueError("runs in a batch must share their period")
         self.scenarios = list(scenarios)
         self.seeds = [int(x) for x in seeds]
-        self.rngs = [np.random.default_rng(seed) for seed in self.seeds]
-        self.world = WorldState.stack([WorldState(s) for s in scenarios])
+        worlds: dict[int, WorldState] = {}  # one world per distinct scenario object
+        for s in self.scenarios:
+            if id(s) not in worlds:
+                worlds[id(s)] = WorldState(s)
+        self.world = WorldState.stack([worlds[id(s)] for s in self.scenarios])
         self.shared_schedule = _shared_schedule(scenarios)
         self.schedules = ([] if self.shared_schedule else
                           [EventSchedule(s.events) for s in scenarios])
@@ -76,9 +81,13 @@ class Ensemble:
         self.records: dict[str, list] = {name: [] for name in record}
         rules.initialise(self.world)
         w = self.world
-        n = first.n_quarters
-        self.draws = np.stack([K.draw_run(rng, n, w.n_powers, w.n_states, len(w.sectors))
-                               for rng in self.rngs])  # (B, T, draw_size)
+        # Each run's own generator, seeded as the Mesa model's. The Mesa model draws all its
+        # quarters at once; the stream is sequential, so drawing a block of quarters at a
+        # time gives the same numbers and keeps the buffer small (B x 12 x 153 floats).
+        self.rngs = [np.random.default_rng(seed) for seed in self.seeds]
+        self._block = np.empty((self.size, DRAW_BLOCK, K.draw_size(w.n_powers, w.n_states,
+                                                                   len(w.sectors))))
+        self._block_start = None
 
     @property
     def size(self) -> int:
@@ -96,8 +105,16 @@ class Ensemble:
         return self.quarter >= self.end
 
     def _draws(self) -> QuarterDraws:
+        """The current quarter's draws for every run, (B, ...); refills the block as needed."""
         w = self.world
-        return K.split_draws(self.draws[:, self.quarter - self.start], w.n_powers, w.n_states,
+        t = self.quarter - self.start
+        if self._block_start is None or t >= self._block_start + DRAW_BLOCK:
+            self._block_start = t
+            q = min(DRAW_BLOCK, self.end - self.quarter + 1)
+            for b, rng in enumerate(self.rngs):
+                K.draw_run(rng, q, w.n_powers, w.n_states, len(w.sectors),
+                           out=self._block[b, :q])
+        return K.split_draws(self._block[:, t - self._block_start], w.n_powers, w.n_states,
                              len(w.sectors))
 
     def step(self) -> None:
@@ -105,22 +122,22 @@ class Ensemble:
         if self.finished:
             raise RuntimeError(f"the ensemble ended at {self.quarter_label}")
         self.quarter += 1
-        w = self.world
+        w, label = self.world, self.quarter_label
         draws = self._draws()
         if self.shared_schedule is not None:  # the same events in every run: all at once
             for line in self.shared_schedule.apply(w, self.quarter, run=None):
                 for log in self.event_log:
-                    log.append((self.quarter_label, line))
+                    log.append((label, line))
         for b, schedule in enumerate(self.schedules):
             for line in schedule.apply(w, self.quarter, run=b):
-                self.event_log[b].append((self.quarter_label, line))
-        cache = rules.prepare_quarter(w)
+                self.event_log[b].append((label, line))
+        plan = rules.plan_quarter(w, draws)
         w.protests[:] = False
         order = np.argsort(draws.order, axis=-1, kind="stable")  # (B, P): mover at position
         for k in range(w.n_powers):
-            rules.power_step(w, order[:, k], draws, cache)
+            rules.power_step(w, order[:, k], plan)
         rules.state_step(w, slice(0, w.n_states), draws)
-        rules.end_quarter(w)
+        rules.end_quarter(w, region_channels="region_channels" in self.reporters)
         for name, fn in self.reporters.items():
             self.records[name].append(fn(self))
 

@@ -40,15 +40,15 @@ def draw_size(n_powers: int, n_states: int, n_sectors: int) -> int:
 
 
 def draw_run(rng: np.random.Generator, n_quarters: int, n_powers: int, n_states: int,
-             n_sectors: int) -> np.ndarray:
+             n_sectors: int, out: np.ndarray | None = None) -> np.ndarray:
     """Draw every random number a run will use: (n_quarters, draw_size) standard normals.
 
     One call per run: each quarter then takes its own row, so every quarter uses the same
     count of numbers in the same order whatever happens, and a shorter run uses the first
-    rows of a longer one.
+    rows of a longer one. `out`, if given, is a C-contiguous array of that shape to fill.
     """
     size = draw_size(n_powers, n_states, n_sectors)
-    return rng.standard_normal((n_quarters, size))
+    return rng.standard_normal((n_quarters, size), out=out)
 
 
 def split_draws(z: np.ndarray, n_powers: int, n_states: int, n_sectors: int) -> QuarterDraws:
@@ -75,6 +75,40 @@ def split_draws(z: np.ndarray, n_powers: int, n_states: int, n_sectors: int) -> 
 
 # --------------------------------------------------------------------------- generic
 
+SHORT_REDUCE_MIN_SIZE = 512
+"""Arrays from this many elements up reduce short axes by element-wise chains (`rsum`)."""
+
+
+def _chain(op, x, axis: int, keepdims: bool):
+    y = np.moveaxis(x, axis, 0)
+    out = op(y[0], y[1])
+    for i in range(2, y.shape[0]):
+        op(out, y[i], out=out)
+    return np.expand_dims(out, axis) if keepdims else out
+
+
+def rsum(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """`np.sum` along `axis`, fast on batches when the axis is short (partners, states).
+
+    numpy's reduction over a 5-long axis of a large batch runs several times slower than
+    element-wise arithmetic; adding the slices in turn gives the same sequential sum.
+    """
+    x = np.asarray(x)
+    n = x.shape[axis]
+    if x.size < SHORT_REDUCE_MIN_SIZE or not 2 <= n <= 8:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+    return _chain(np.add, x, axis, keepdims)
+
+
+def rmax(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """`np.max` along `axis`, fast on batches when the axis is short (see `rsum`)."""
+    x = np.asarray(x)
+    n = x.shape[axis]
+    if x.size < SHORT_REDUCE_MIN_SIZE or not 2 <= n <= 8:
+        return np.max(x, axis=axis, keepdims=keepdims)
+    return _chain(np.maximum, x, axis, keepdims)
+
+
 def _st(x):
     """A per-state array (..., S) lifted to broadcast against pair arrays (..., J, S)."""
     x = np.asarray(x)
@@ -84,9 +118,9 @@ def _st(x):
 def softmax(x: np.ndarray, temperature: float | np.ndarray = 1.0, axis: int = -1) -> np.ndarray:
     """Logit choice probabilities exp(x/T) / sum exp(x/T) along `axis` (numerically stable)."""
     z = np.asarray(x, dtype=float) / temperature
-    z = z - np.max(z, axis=axis, keepdims=True)
+    z = z - rmax(z, axis=axis, keepdims=True)
     e = np.exp(z)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return e / rsum(e, axis=axis, keepdims=True)
 
 
 def shares(values: np.ndarray, axis: int = -2) -> np.ndarray:
@@ -96,7 +130,7 @@ def shares(values: np.ndarray, axis: int = -2) -> np.ndarray:
     the rest of the world and shares always sum to 1.
     """
     v = np.maximum(np.asarray(values, dtype=float), 0.0)
-    total = np.sum(v, axis=axis, keepdims=True)
+    total = rsum(v, axis=axis, keepdims=True)
     if (total > EPS).all():
         return v / total
     out = np.divide(v, total, out=np.zeros_like(v), where=total > EPS)
@@ -162,7 +196,7 @@ def project_risk(fragility, debt_to_gdp, w_fragility, w_debt):
 
 def economic_size(gdp, elasticity):
     """Relative economic size (gdp / mean gdp over states)^elasticity, shape (..., S)."""
-    return (gdp / np.mean(gdp, axis=-1, keepdims=True)) ** elasticity
+    return (gdp / (rsum(gdp, axis=-1, keepdims=True) / gdp.shape[-1])) ** elasticity
 
 
 def rival_signal(latest_flow, avg_flow) -> np.ndarray:
@@ -173,15 +207,49 @@ def rival_signal(latest_flow, avg_flow) -> np.ndarray:
     show their new flow; the rest show last quarter's, so the order of moves matters.
     """
     momentum = np.maximum(latest_flow / (avg_flow + 1e-9) - 1.0, 0.0)
-    weight = avg_flow / (np.sum(avg_flow, axis=-2, keepdims=True) + 1e-9)
-    total = np.sum(momentum * weight, axis=-2, keepdims=True)
+    weight = avg_flow / (rsum(avg_flow, axis=-2, keepdims=True) + 1e-9)
+    total = rsum(momentum * weight, axis=-2, keepdims=True)
     return total - momentum * weight
 
 
-def allocate(budget_q, values, signal, rival_response, noise, noise_sd, temperature) -> np.ndarray:
+def project_utility(values, noise, noise_sd) -> np.ndarray:
+    """Utility of each (state, sector) project before rivals: log(value) + noise_sd x noise.
+
+    Args:
+        values: (..., S, K) project values (zero means nothing to buy).
+        noise: standard normal taste shocks, same shape.
+        noise_sd: taste-shock scale.
+    """
+    return np.log(values + 1e-9) + noise_sd * noise
+
+
+def allocate_utility(budget_q, utility, signal, rival_response, temperature) -> np.ndarray:
     """Split each power's quarterly budget over (state, sector) by a logit choice.
 
-    Utility = log(value) + rival_response x rival signal + noise_sd x noise; the weights are
+    The weights are softmax((utility + rival_response x rival signal) / temperature) over
+    all (state, sector) pairs of the power.
+
+    Args:
+        budget_q: (...) budget to spend this quarter, USD bn.
+        utility: (..., S, K) project utility (`project_utility`).
+        signal: (..., S) rival signal.
+        rival_response: (...).
+        temperature: logit temperature, broadcasting against (..., S x K).
+
+    Returns:
+        (..., S, K) spending, USD bn per quarter; sums to budget_q over (S, K).
+    """
+    util = utility + (rival_response[..., None] * signal)[..., None]
+    shape = util.shape
+    flat = util.reshape(*shape[:-2], shape[-2] * shape[-1])
+    w = softmax(flat, temperature, axis=-1).reshape(shape)
+    return w * budget_q[..., None, None]
+
+
+def allocate(budget_q, values, signal, rival_response, noise, noise_sd, temperature) -> np.ndarray:
+    """`allocate_utility` on `project_utility(values, noise, noise_sd)`.
+
+    Utility = log(value) + noise_sd x noise + rival_response x rival signal; the weights are
     softmax(utility / temperature) over all (state, sector) pairs of the power.
 
     Args:
@@ -196,12 +264,8 @@ def allocate(budget_q, values, signal, rival_response, noise, noise_sd, temperat
     Returns:
         (..., P, S, K) spending, USD bn per quarter; sums to budget_q over (S, K).
     """
-    util = (np.log(values + 1e-9) + (rival_response[..., None] * signal)[..., None]
-            + noise_sd * noise)
-    shape = util.shape
-    flat = util.reshape(*shape[:-2], shape[-2] * shape[-1])
-    w = softmax(flat, temperature, axis=-1).reshape(shape)
-    return w * budget_q[..., None, None]
+    return allocate_utility(budget_q, project_utility(values, noise, noise_sd), signal,
+                            rival_response, temperature)
 
 
 def security_split(capacity, values, temperature) -> np.ndarray:
@@ -232,17 +296,22 @@ def improve_connectivity(connectivity, transport_annual, gdp, gain):
     return connectivity + gain * np.sqrt(np.maximum(transport_annual, 0.0) / gdp) / 4.0
 
 
-def trade_target(base, gdp, gdp0, gdp_elasticity, stock, stock0, investment_elasticity,
-                 connectivity, corridor, connectivity_elasticity, affinity, bloc_bonus):
-    """Where a pair's trade heads: its base level scaled by the drivers, shape (..., J, S).
+def trade_drivers(gdp, gdp0, gdp_elasticity, stock, stock0, investment_elasticity,
+                  connectivity, corridor, connectivity_elasticity, affinity, bloc_bonus):
+    """How far a pair's trade has moved from its base level, shape (..., J, S).
 
-    target = base x (gdp/gdp0)^e_gdp x ((stock + 1% gdp) / (stock0 + 1% gdp0))^e_inv
-             x connectivity^(e_conn x corridor[j]) x affinity x (1 + bloc bonus).
+    (gdp/gdp0)^e_gdp x ((stock + 1% gdp) / (stock0 + 1% gdp0))^e_inv
+    x connectivity^(e_conn x corridor[j]) x affinity x (1 + bloc bonus); exports and
+    imports share it.
     """
     inv = ((stock + 0.01 * _st(gdp)) / (stock0 + 0.01 * _st(gdp0))) ** investment_elasticity
     conn = _st(connectivity) ** (connectivity_elasticity * corridor)[..., :, None]
-    return (base * _st((gdp / gdp0) ** gdp_elasticity) * inv * conn * affinity
-            * (1.0 + bloc_bonus))
+    return _st((gdp / gdp0) ** gdp_elasticity) * inv * conn * affinity * (1.0 + bloc_bonus)
+
+
+def trade_target(base, *args, **kwargs):
+    """Where a pair's trade heads: its base level times `trade_drivers(...)`."""
+    return base * trade_drivers(*args, **kwargs)
 
 
 def relax(current, target, speed):
@@ -323,11 +392,11 @@ def influence(channel_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     w = np.asarray(weights, dtype=float)
     total = w.sum(axis=-1, keepdims=True)
     w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / w.shape[-1])
-    return sh, np.sum(w[..., :, None, None] * sh, axis=-3)
+    return sh, rsum(w[..., :, None, None] * sh, axis=-3)
 
 
 def regional(values: np.ndarray, state_weights: np.ndarray) -> np.ndarray:
     """Weighted mean over the state axis (-1): the regional figure."""
-    w = state_weights / np.sum(state_weights, axis=-1, keepdims=True)
+    w = state_weights / rsum(state_weights, axis=-1, keepdims=True)
     w = w.reshape(w.shape[:-1] + (1,) * (values.ndim - w.ndim) + w.shape[-1:])
-    return np.sum(values * w, axis=-1)
+    return rsum(values * w, axis=-1)

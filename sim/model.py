@@ -71,7 +71,7 @@ class InfluenceModel(mesa.Model):
         self.last_draws = draws
         for line in self.schedule_events.apply(w, self.quarter):
             self.event_log.append((self.quarter_label, line))
-        self.quarter_cache = step_rules.prepare_quarter(w)
+        self.quarter_cache = step_rules.plan_quarter(w, draws)
         w.protests[:] = False
         ordered = self.powers.sort(key=lambda a: draws.order[a.index], ascending=True)
         self.last_order = [a.name for a in ordered]

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from sim.model import InfluenceModel
-from sim.scenario import Scenario
 from sim.vocabulary import CHANNELS
+
+if TYPE_CHECKING:  # importing Mesa takes half a second: only the Mesa runs need it
+    from sim.model import InfluenceModel
+    from sim.scenario import Scenario
 
 REGION = "region"
 
@@ -55,19 +58,19 @@ def shares_columns(quarters: list[str], partners: list[str], states: list[str],
         quarters: Quarter labels (T).
         partners: Partner names (J).
         states: State names (S).
-        st_ch: (B, T, C, J, S) channel shares per state.
+        st_ch: (B, T, C, J, S) channel shares per state, or None for no channel columns.
         st_tot: (B, T, J, S) influence per state.
-        rg_ch: (B, T, C, J) regional channel shares.
+        rg_ch: (B, T, C, J) regional channel shares, or None (with st_ch None).
         rg_tot: (B, T, J) regional influence.
         encoded: Give quarter, area and power as integer codes into `labels` (an extra
             key holding the three label lists) instead of strings: far faster for big
             batches.
 
     Returns:
-        Columns quarter, step, area, power, one per channel, share; rows run by run, each
+        Columns quarter, step, area, power, one per channel (if given), share; rows run by run, each
         run's region rows (quarter, power) then its state rows (quarter, power, state).
     """
-    B, T, C, J, S = st_ch.shape
+    B, T, J, S = st_tot.shape
     n_r, n_s = T * J, T * J * S
     t = np.arange(T)
     quarter = np.concatenate([np.repeat(t, J), np.repeat(t, J * S)])
@@ -81,7 +84,7 @@ def shares_columns(quarters: list[str], partners: list[str], states: list[str],
         if name != "step" and not encoded:
             full = np.asarray(labels[name], dtype=object)[full]
         cols[name] = full
-    for c, name in enumerate(CHANNELS):
+    for c, name in enumerate(CHANNELS if st_ch is not None else ()):
         cols[name] = np.concatenate([rg_ch[:, :, c].reshape(B, n_r),
                                      st_ch[:, :, c].reshape(B, n_s)], axis=1).ravel()
     cols["share"] = np.concatenate([rg_tot.reshape(B, n_r), st_tot.reshape(B, n_s)],
@@ -151,6 +154,8 @@ def run_one(scenario: Scenario, seed: int, replication: int = 0) -> RunResult:
     Returns:
         Tidy shares, metrics and event-log frames.
     """
+    from sim.model import InfluenceModel
+
     model = InfluenceModel(scenario, rng=seed)
     model.run()
     return collect(model, replication, seed)

@@ -28,74 +28,87 @@ def _other_col(w, values, param: str):
     return np.concatenate([values, tail], axis=-1)
 
 
-def prepare_quarter(w) -> dict[str, np.ndarray]:
-    """What every power sees this quarter: sector endowments, project risk, economic size."""
-    debt_to_gdp = (w.debt.sum(axis=-2) + w.hidden_debt) / w.gdp
+def outlook(w) -> dict[str, np.ndarray]:
+    """What every power sees of the states: sector endowments, risk, size, openness, values."""
+    P = w.n_powers
+    debt_to_gdp = (K.rsum(w.debt, axis=-2) + w.hidden_debt) / w.gdp
+    endowment = K.sector_endowment(w.oil, w.gas, w.metals, w.uranium, w.transit, w.labour,
+                                   w.connectivity, w.local_processing,
+                                   w.p("mining_processing_penalty", 1))
+    risk = K.project_risk(w.fragility, debt_to_gdp, w.p("risk_fragility", 1),
+                          w.p("risk_debt", 1))
+    size = K.economic_size(w.gdp, w.p("size_elasticity", 1))
+    openness = w.effective_openness()[..., :P, :]
+    values = K.project_values(w.priority, endowment, openness, risk, size, w.connectivity,
+                              w.p("fdi_connectivity_elasticity", 1), w.strategic_corridor,
+                              w.transit)
+    return {"openness": openness, "values": values}
+
+
+def _security(w, openness) -> np.ndarray:
+    """Each power's split of its security effort over the states, (..., P, S)."""
+    P = w.n_powers
+    capacity = w.security_capacity * w.security_credibility * w.attention
+    sec_values = w.security_demand[..., None, :] * openness + w.security_ties[..., :P, :]
+    return K.security_split(capacity, sec_values, w.p("security_temperature", 2))
+
+
+def plan_quarter(w, draws: QuarterDraws) -> dict[str, np.ndarray]:
+    """The start of a quarter for every power at once: budgets, project utilities, security.
+
+    None of this depends on the order of moves (each power's own rows and the states as
+    they stand), so it is done for all powers before anyone moves. What does depend on
+    the order, reacting to rivals who moved earlier this quarter, is `power_step`.
+
+    Returns:
+        What `power_step` needs: quarterly budget (..., P), project utility (..., P, S, K),
+        accepted share of spending and loan rate per pair (..., P, S).
+    """
+    P = w.n_powers
+    seen = outlook(w)
+    w.budget[...] = K.grow_budget(w.budget, w.budget_growth, draws.budget,
+                                  w.p("budget_shock_sd", 1))
+    decay = w.p("security_effort_decay", 2)
+    effort = w.security_effort[..., :P, :]
+    w.security_effort[..., :P, :] = ((1.0 - decay) * effort
+                                     + decay * _security(w, seen["openness"]))
+    # States decline the part of the loans they do not want; the rest is accepted.
+    lend = w.lending_share[..., :, None]
+    appetite = w.borrowing_appetite[..., None, :]
     return {
-        "endowment": K.sector_endowment(w.oil, w.gas, w.metals, w.uranium, w.transit,
-                                        w.labour, w.connectivity, w.local_processing,
-                                        w.p("mining_processing_penalty", 1)),
-        "risk": K.project_risk(w.fragility, debt_to_gdp, w.p("risk_fragility", 1),
-                               w.p("risk_debt", 1)),
-        "size": K.economic_size(w.gdp, w.p("size_elasticity", 1)),
+        "budget_q": w.budget * w.attention / 4.0,
+        "utility": K.project_utility(seen["values"], draws.alloc, w.p("allocation_noise", 3)),
+        "accepted": 1.0 - lend * (1.0 - appetite),
+        "loan_rate": lend * appetite,
     }
 
 
-def _take(arr: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
-    """Rows `idx` (one per run, shape (...)) of `arr` along the power axis `axis` (< 0)."""
-    shape = idx.shape + (1,) * (-axis)
-    return np.take_along_axis(arr, idx.reshape(shape), axis=axis)
-
-
-def _put(arr: np.ndarray, idx: np.ndarray, axis: int, values: np.ndarray) -> None:
-    """Write rows `idx` of `arr` along `axis` (the inverse of `_take`)."""
-    shape = idx.shape + (1,) * (-axis)
-    np.put_along_axis(arr, idx.reshape(shape), values, axis=axis)
-
-
-def power_step(w, mover: np.ndarray, draws: QuarterDraws, cache: dict) -> None:
-    """The mover of each run (power index, shape (...)) grows its budget, spends, offers security.
-
-    Only the mover's rows are computed and stored, so one call moves one power in a
-    single run (Mesa) or one power of every run in a batch (a different one per run).
-    """
-    P = w.n_powers
+def _at(mover) -> tuple:
+    """Index of each run's mover: an int for one run, (runs, movers) for a batch."""
     idx = np.asarray(mover)
-    budget = K.grow_budget(_take(w.budget, idx, -1), _take(w.budget_growth, idx, -1),
-                           _take(draws.budget, idx, -1), w.p("budget_shock_sd", 1))
-    _put(w.budget, idx, -1, budget)
-    budget_q = budget * _take(w.attention, idx, -1) / 4.0
-    openness = _take(w.effective_openness()[..., :P, :], idx, -2)
-    values = K.project_values(_take(w.priority, idx, -2), cache["endowment"], openness,
-                              cache["risk"], cache["size"], w.connectivity,
-                              w.p("fdi_connectivity_elasticity", 1),
-                              _take(w.strategic_corridor, idx, -1), w.transit)
-    signal = _take(K.rival_signal(w.flow_latest, w.flow_avg), idx, -2)
-    spend = K.allocate(budget_q, values, signal, _take(w.rival_response, idx, -1),
-                       _take(draws.alloc, idx, -3), w.p("allocation_noise", 3),
-                       w.p("allocation_temperature", 2))
-    # States decline the part of the loans they do not want; the rest is accepted.
-    lend = _take(w.lending_share, idx, -1)[..., :, None]
-    appetite = w.borrowing_appetite[..., None, :]
-    accepted = 1.0 - lend * (1.0 - appetite)  # (..., 1, S)
-    flow = spend * accepted[..., None]
-    _put(w.flow, idx, -3, flow)
-    latest = flow.sum(axis=-1)
-    _put(w.flow_latest, idx, -2, latest)
-    loans = w.loans[..., :P, :]
-    _put(loans, idx, -2, spend.sum(axis=-1) * lend * appetite)
-    w.loans[..., :P, :] = loans
-    _put(w.engagement, idx, -1, latest.sum(axis=-1))
+    if idx.ndim == 0:
+        return (int(idx),)
+    return (np.arange(idx.shape[0]), idx)
 
-    capacity = (_take(w.security_capacity, idx, -1) * _take(w.security_credibility, idx, -1)
-                * _take(w.attention, idx, -1))
-    sec_values = (w.security_demand[..., None, :] * openness
-                  + _take(w.security_ties[..., :P, :], idx, -2))
-    split = K.security_split(capacity, sec_values, w.p("security_temperature", 2))
-    decay = w.p("security_effort_decay", 2)
-    effort = w.security_effort[..., :P, :]
-    _put(effort, idx, -2, (1.0 - decay) * _take(effort, idx, -2) + decay * split)
-    w.security_effort[..., :P, :] = effort
+
+def power_step(w, mover, plan: dict[str, np.ndarray]) -> None:
+    """The mover of each run splits its quarterly budget over (state, sector) projects.
+
+    `mover` is a power index (one run, Mesa) or one index per run (a batch, a different
+    power in each run). Spending reacts to rivals who already moved this quarter, so this
+    is the part of a power's quarter that follows the order of moves; `plan` comes from
+    `plan_quarter`. Only the mover's rows are computed and stored.
+    """
+    at = _at(mover)
+    signal = K.rival_signal(w.flow_latest, w.flow_avg)[at]  # (..., S)
+    spend = K.allocate_utility(plan["budget_q"][at], plan["utility"][at], signal,
+                               w.rival_response[at], w.p("allocation_temperature", 1))
+    flow = spend * plan["accepted"][at][..., None]
+    latest = K.rsum(flow, axis=-1)
+    w.flow[at] = flow
+    w.flow_latest[at] = latest
+    w.loans[at] = K.rsum(spend, axis=-1) * plan["loan_rate"][at]
+    w.engagement[at] = K.rsum(latest, axis=-1)
 
 
 def state_step(w, s: slice, draws: QuarterDraws) -> None:
@@ -108,12 +121,12 @@ def state_step(w, s: slice, draws: QuarterDraws) -> None:
 
     # Economy: investment inflow, growth, connectivity, stocks, debt, trade, remittances.
     inflow_p = 4.0 * w.flow_latest[..., :, s]  # (..., P, s) USD bn/yr
-    total_inflow = inflow_p.sum(axis=-2)
+    total_inflow = K.rsum(inflow_p, axis=-2)
     gdp, rate = K.grow_gdp(gdp_old, w.gdp_growth[..., s], total_inflow,
                            w.p("growth_from_investment", 1), draws.gdp[..., s],
                            w.p("gdp_shock_sd", 1))
     w.gdp[..., s], w.growth_rate[..., s] = gdp, rate
-    transport = 4.0 * w.flow[..., :, s, K.SECTOR_TRANSPORT].sum(axis=-2)
+    transport = 4.0 * K.rsum(w.flow[..., :, s, K.SECTOR_TRANSPORT], axis=-2)
     w.connectivity[..., s] = K.improve_connectivity(w.connectivity[..., s], transport, gdp,
                                                     w.p("connectivity_gain", 1))
     ratio = gdp / gdp_old
@@ -130,15 +143,15 @@ def state_step(w, s: slice, draws: QuarterDraws) -> None:
     corridor = _other_col(w, w.corridor_trade, "other_corridor_trade")
     eaeu = np.concatenate([w.eaeu_member, np.zeros(w.eaeu_member.shape[:-1] + (1,))], -1)
     bloc = eaeu[..., :, None] * w.eaeu[..., None, s] * w.p("eaeu_trade_bonus", 2)
+    drivers = K.trade_drivers(gdp, w.gdp0[..., s], w.p("trade_gdp_elasticity", 1),
+                              w.investment_stock[..., :, s], w.investment_stock0[..., :, s],
+                              w.p("trade_investment_elasticity", 2), w.connectivity[..., s],
+                              corridor, w.p("trade_connectivity_elasticity", 1),
+                              w.trade_affinity[..., :, s], bloc)
+    speed = w.p("trade_adjustment", 2)
     for base, level in (("exports", "trade_exports"), ("imports", "trade_imports")):
         arr = getattr(w, level)
-        target = K.trade_target(getattr(w, base)[..., :, s], gdp, w.gdp0[..., s],
-                                w.p("trade_gdp_elasticity", 1), w.investment_stock[..., :, s],
-                                w.investment_stock0[..., :, s],
-                                w.p("trade_investment_elasticity", 2), w.connectivity[..., s],
-                                corridor, w.p("trade_connectivity_elasticity", 1),
-                                w.trade_affinity[..., :, s], bloc)
-        arr[..., :, s] = K.relax(arr[..., :, s], target, w.p("trade_adjustment", 2))
+        arr[..., :, s] = K.relax(arr[..., :, s], getattr(w, base)[..., :, s] * drivers, speed)
     w.remittances[..., :, s] *= (1.0 + w.p("remittance_growth", 2)) ** 0.25
 
     # Society: sentiment, scandals, protests.
@@ -197,14 +210,18 @@ def align_step(w, s: slice, speed: float | None = None) -> None:
         w.terms.setdefault(k, np.zeros_like(w.tilt))[..., :, s] = v
 
 
-def end_quarter(w) -> None:
+def end_quarter(w, region_channels: bool = True) -> None:
     """Close the quarter: update the moving average of engagement and the influence shares."""
     w.flow_avg = 0.75 * w.flow_avg + 0.25 * w.flow_latest
-    compute_influence(w)
+    compute_influence(w, region_channels)
 
 
-def compute_influence(w) -> None:
-    """Channel shares, influence per state, and regional shares (GDP or population weights)."""
+def compute_influence(w, region_channels: bool = True) -> None:
+    """Channel shares, influence per state, and regional shares (GDP or population weights).
+
+    `region_channels=False` skips the regional share per channel (left as it was) when
+    nobody records it.
+    """
     values = np.stack([w.trade_exports + w.trade_imports, w.investment_stock, w.debt,
                        w.remittances, w.security_provided, w.tilt], axis=-3)
     weights = np.stack([np.broadcast_to(w.p(f"w_{c}", 0), w.gdp.shape[:-1]) for c in CHANNELS],
@@ -212,26 +229,21 @@ def compute_influence(w) -> None:
     w.channel_shares, w.state_influence = K.influence(values, weights)
     weights_s = w.state_weights()
     w.region_influence = K.regional(w.state_influence, weights_s)
-    w.region_channels = K.regional(w.channel_shares, weights_s)
+    if region_channels:
+        w.region_channels = K.regional(w.channel_shares, weights_s)
 
 
 def initialise(w) -> None:
     """Start from a consistent state: expected allocations, steady security effort, tilt."""
     P = w.n_powers
-    c = prepare_quarter(w)
-    openness = w.effective_openness()[..., :P, :]
-    values = K.project_values(w.priority, c["endowment"], openness, c["risk"], c["size"],
-                              w.connectivity, w.p("fdi_connectivity_elasticity", 1),
-                              w.strategic_corridor, w.transit)
+    seen = outlook(w)
+    values = seen["values"]
     spend = K.allocate(w.budget * w.attention / 4.0, values, np.zeros(values.shape[:-1]),
                        w.rival_response, np.zeros(values.shape), 0.0,
                        w.p("allocation_temperature", 2))
-    w.flow_avg = spend.sum(axis=-1)
+    w.flow_avg = K.rsum(spend, axis=-1)
     w.flow_latest = w.flow_avg.copy()
-    capacity = w.security_capacity * w.security_credibility * w.attention
-    sec_values = w.security_demand[..., None, :] * openness + w.security_ties[..., :P, :]
-    w.security_effort[..., :P, :] = K.security_split(capacity, sec_values,
-                                                     w.p("security_temperature", 2))
+    w.security_effort[..., :P, :] = _security(w, seen["openness"])
     w.inflow[..., :P, :] = 4.0 * w.flow_latest
     every = slice(0, w.n_states)
     for _ in range(60):  # tilt at its fixed point under the starting scores

@@ -110,18 +110,22 @@ class WorldState:
                 raise ValueError("a batch needs worlds with the same powers and states")
             if w.params["regional_weighting"] != first.params["regional_weighting"]:
                 raise ValueError("a batch needs one regional_weighting")
+        # Runs that share a world object (replications of one point) are built once.
+        uniq = list({id(w): w for w in worlds}.values())
+        pos = {id(w): i for i, w in enumerate(uniq)}
+        inverse = np.array([pos[id(w)] for w in worlds])
         out = cls.__new__(cls)
         for key in vars(first):
             if key in cls._SHARED:
                 continue
-            setattr(out, key, np.stack([getattr(w, key) for w in worlds]))
+            setattr(out, key, np.stack([getattr(w, key) for w in uniq])[inverse])
         for key in ("powers", "partners", "states", "sectors", "n_powers", "n_partners",
                     "n_states"):
             setattr(out, key, getattr(first, key))
         out.batch = len(worlds)
         out.terms = {}
         out.params = {k: (v if isinstance(v, str) else
-                          np.array([float(w.params[k]) for w in worlds]))
+                          np.array([float(w.params[k]) for w in uniq])[inverse])
                       for k, v in first.params.items()}
         return out
 

@@ -244,3 +244,21 @@ def test_kernels_accept_a_leading_batch_axis(seed):
     col = K.update_sentiment(mood[..., 2:3], target[..., 2:3], 0.1, scandal[..., 2:3], 0.1,
                              corr[:, None, 2:3], share[..., 2:3])
     np.testing.assert_allclose(full[..., 2:3], col, rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape,axis", [((300, 5, 5), -2), ((300, 6, 5, 5), -3),
+                                        ((300, 6, 5, 5), -1), ((300, 25), -1), ((3, 5), -2)])
+def test_short_axis_reductions_match_numpy(shape, axis):
+    x = np.random.default_rng(3).normal(size=shape)
+    for keep in (False, True):
+        np.testing.assert_allclose(K.rsum(x, axis, keep), np.sum(x, axis=axis, keepdims=keep),
+                                   rtol=1e-14, atol=1e-15)
+        np.testing.assert_array_equal(K.rmax(x, axis, keep), np.max(x, axis=axis, keepdims=keep))
+
+
+def test_drawing_quarters_in_blocks_gives_the_numbers_of_one_draw():
+    """The ensemble draws a block of quarters at a time; the Mesa model draws all at once."""
+    whole = K.draw_run(np.random.default_rng(5), 30, 4, 5, 5)
+    rng = np.random.default_rng(5)
+    blocks = np.concatenate([K.draw_run(rng, n, 4, 5, 5) for n in (12, 12, 6)])
+    np.testing.assert_array_equal(whole, blocks)
