@@ -55,8 +55,11 @@ def measure(folder: Path, runs: int, executor: str, workers: int, engine: str = 
     if line is None or res.returncode != 0:
         raise SystemExit(f"benchmark run failed ({executor}):\n{res.stderr[-2000:]}")
     data = json.loads(line[6:])
+    manifest = json.loads((out / "manifest.json").read_text())
     data.update(runs=runs, executor=executor, workers=workers, engine=engine,
-                runs_per_s=runs / data["wall"])
+                runs_per_s=runs / data["wall"],
+                execute_s=manifest["this_invocation"]["seconds"])
+    data["execute_runs_per_s"] = runs / data["execute_s"]
     shutil.rmtree(out, ignore_errors=True)
     return data
 

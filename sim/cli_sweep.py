@@ -88,12 +88,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcome = _execute(plan, out, args, plan.name)
     S.write_manifest(plan, out, outcome, started, command=sys.argv)
 
-    band = S.region_band(out, by_point=True)
+    cube = S.region_cube(out)
+    band = S.band_table(cube, by_point=True)
     summary = S.summary_table(band, plan)
     tmp = out / ".summary.csv.tmp"
     summary.to_csv(tmp, index=False)
     os.replace(tmp, out / "summary.csv")
-    pooled = S.region_band(out, by_point=False)
+    pooled = S.band_table(cube, by_point=False)
+    del cube
     if not pooled.empty:
         _save(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
     if plan.parameters:

@@ -38,6 +38,7 @@ class ExecutorInfo:
     kind: str
     workers: int
     address: str | None = None
+    local: bool = True  # workers run on this machine and see its files
 
 
 def default_workers() -> int:
@@ -84,7 +85,8 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout="20s")
-        info = ExecutorInfo("dask", len(client.scheduler_info().get("workers", {})), scheduler)
+        info = ExecutorInfo("dask", len(client.scheduler_info().get("workers", {})), scheduler,
+                            local=False)
     else:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None,

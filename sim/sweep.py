@@ -11,11 +11,12 @@ scenario, parameters and seed, never on the worker or the order.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import json
 import os
 import time
 import traceback
-import uuid
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +30,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sim.executors import ExecutorInfo, make_executor
+from sim.executors import ExecutorInfo, default_workers, make_executor
 from sim.sweepspec import Outcomes, RunSpec, SweepPlan
 from sim.vocabulary import CHANNELS
 
 SPEC_FILE = "sweep.json"
+STAT_COLUMNS = ["run_id", "point", "replication", "step"]
+"""Columns whose min/max a part records (statistics on every column cost a third of the write)."""
+DICT_COLUMNS = ["scenario", "quarter", "area", "power", "key"]
 META_KEY = b"greatgame.runs"
 
 
@@ -54,6 +58,7 @@ class ChunkTask:
     outcomes: Outcomes
     runs: tuple[RunSpec, ...]
     engine: str = "mesa"
+    out: str | None = None  # if set, the worker writes the chunk's part into this folder
 
 
 _SCENARIO_CACHE: dict[tuple[str, str | None], Any] = {}
@@ -71,22 +76,32 @@ def _scenario(path: str, end: str | None):
 
 SHARE_ARRAYS = ("channel_shares", "state_influence", "region_channels", "region_influence")
 ENGINES = ("mesa", "ensemble")
-DEFAULT_CHUNK = {"mesa": 25, "ensemble": 200}
-"""Runs per task by engine: dozens for Mesa, a batch of hundreds for the ensemble."""
+DEFAULT_CHUNK = {"mesa": 25, "ensemble": 500}
+"""Most runs per task by engine: dozens for Mesa, a batch of hundreds for the ensemble."""
 
 
-def simulate(scenarios: list, seeds: list[int], engine: str) -> dict[str, Any]:
+def default_chunk(engine: str, n_runs: int, workers: int) -> int:
+    """Runs per task: the engine's default, but at least two tasks per worker to share out."""
+    if engine == "mesa":
+        return DEFAULT_CHUNK["mesa"]
+    return max(1, min(DEFAULT_CHUNK["ensemble"], -(-n_runs // (2 * max(workers, 1)))))
+
+
+def simulate(scenarios: list, seeds: list[int], engine: str,
+             channels: bool = True) -> dict[str, Any]:
     """Run scenarios[b] with seeds[b]; return the share arrays stacked (B, T, ...).
 
     `mesa` steps one InfluenceModel per run; `ensemble` advances them as one batch. Both
-    call the same rules, so the arrays agree to rounding.
+    call the same rules, so the arrays agree to rounding. `channels=False` leaves out the
+    per-channel shares.
     """
+    names = SHARE_ARRAYS if channels else ("state_influence", "region_influence")
     if engine == "ensemble":
         from sim.ensemble import Ensemble
 
-        ens = Ensemble(scenarios, seeds)
+        ens = Ensemble(scenarios, seeds, record=("quarter", *names))
         ens.run()
-        arrays = {name: ens.arrays(name) for name in SHARE_ARRAYS}
+        arrays = {name: ens.arrays(name) for name in names}
         quarters, world = ens.quarters(), ens.world
     elif engine == "mesa":
         from sim.model import InfluenceModel
@@ -96,10 +111,10 @@ def simulate(scenarios: list, seeds: list[int], engine: str) -> dict[str, Any]:
             model = InfluenceModel(scn, rng=seed)
             model.run()
             per_run.append({name: np.stack(model.datacollector.model_vars[name])
-                            for name in SHARE_ARRAYS})
+                            for name in names})
             quarters, world = list(model.datacollector.model_vars["quarter"]), model.world
             del model
-        arrays = {name: np.stack([r[name] for r in per_run]) for name in SHARE_ARRAYS}
+        arrays = {name: np.stack([r[name] for r in per_run]) for name in names}
     else:
         raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
     return {"arrays": arrays, "quarters": quarters, "partners": world.partners,
@@ -120,8 +135,8 @@ def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.Table:
 
     a = sim_out["arrays"]
     cols = shares_columns(sim_out["quarters"], sim_out["partners"], sim_out["states"],
-                          a["channel_shares"], a["state_influence"], a["region_channels"],
-                          a["region_influence"], encoded=True)
+                          a.get("channel_shares"), a["state_influence"],
+                          a.get("region_channels"), a["region_influence"], encoded=True)
     labels = cols.pop("labels")
     per_run = len(cols["share"]) // len(runs)
     keep = np.ones(len(cols["share"]), dtype=bool)
@@ -180,7 +195,7 @@ def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
 
     def attempt(specs, scns):
         t0 = time.perf_counter()
-        out = simulate(scns, [r.seed for r in specs], task.engine)
+        out = simulate(scns, [r.seed for r in specs], task.engine, task.outcomes.channels)
         frames.append(_rows(out, specs, task))
         each = (time.perf_counter() - t0) / len(specs)
         for spec in specs:
@@ -233,8 +248,23 @@ def done_records(out: Path) -> list[dict[str, Any]]:
     return recs
 
 
+def store_chunk(task: ChunkTask) -> tuple[None, list[dict[str, Any]]]:
+    """Run a chunk and write its part from the worker (`task.out`): only records go back.
+
+    Used when the workers see the sweep folder (serial, process pool, LocalCluster), so
+    the parent never receives, holds or encodes rows and the workers write in parallel.
+    """
+    table, records = run_chunk(task)
+    write_part(Path(task.out), table, records)
+    return None, records
+
+
 def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Path:
-    """Write one chunk atomically: a temporary file, then rename into runs/."""
+    """Write one chunk atomically: a temporary file, then rename into runs/.
+
+    The part's name comes from its runs, so a chunk written twice (run again after a
+    worker died) replaces itself instead of doubling its rows.
+    """
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     slim = [{k: v for k, v in r.items() if k != "traceback"} for r in records]
@@ -242,9 +272,11 @@ def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Pat
     if table.num_columns == 0:
         table = pa.table({"run_id": pa.array([], pa.int64())})
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    name = f"part-{uuid.uuid4().hex[:16]}.parquet"
-    tmp = runs / f".{name}.tmp"
-    pq.write_table(table, tmp, compression="zstd")
+    ids = ",".join(str(r["run_id"]) for r in records)
+    name = f"part-{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
+    tmp = runs / f".{name}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp, compression="zstd", write_statistics=STAT_COLUMNS,
+                   use_dictionary=DICT_COLUMNS)
     os.replace(tmp, runs / name)
     return runs / name
 
@@ -256,9 +288,7 @@ def load_sweep(path: str | Path, as_dataset: bool = False) -> pd.DataFrame | ds.
     replication, seed, quarter, step, area, power, share (and channel shares if kept),
     then one column per varied parameter.
     """
-    runs = Path(path) / "runs"
-    parts = sorted(runs.glob("part-*.parquet")) if runs.is_dir() else []
-    parts = [p for p in parts if pq.read_metadata(p).num_rows > 0]
+    parts = _parts(Path(path))
     if as_dataset:
         return ds.dataset([str(p) for p in parts], format="parquet")
     if not parts:
@@ -350,13 +380,14 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
         progress(len(done), len(all_runs))
     t0 = time.perf_counter()
 
-    def task(chunk):
+    def task(chunk, local: bool):
         return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
-                         plan.outcomes, chunk, engine)
+                         plan.outcomes, chunk, engine, str(out.resolve()) if local else None)
 
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
-    size = plan.chunk_size or DEFAULT_CHUNK[engine]
+    n_workers = 1 if executor == "serial" else (workers or default_workers())
+    size = plan.chunk_size or default_chunk(engine, len(todo), n_workers)
     queue = deque(_chunks(todo, size))
     restarts = 0
     while queue:
@@ -368,10 +399,14 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
             inflight: dict[cf.Future, tuple[RunSpec, ...]] = {}
             broken: list[tuple[RunSpec, ...]] = []
 
-            def fill(ex=ex, inflight=inflight, window=window, broken=broken):
+            # Workers that see this folder write their own parts; remote ones send rows.
+            fn = store_chunk if info.local else run_chunk
+
+            def fill(ex=ex, inflight=inflight, window=window, broken=broken, fn=fn,
+                     local=info.local):
                 while queue and len(inflight) < window and not broken:
                     c = queue.popleft()
-                    inflight[ex.submit(run_chunk, task(c))] = c
+                    inflight[ex.submit(fn, task(c, local))] = c
 
             try:
                 fill()
@@ -413,16 +448,17 @@ def _failed(plan: SweepPlan, chunk, error: Exception) -> list[dict[str, Any]]:
             for r in chunk]
 
 
-def _store(out: Path, table: pa.Table, records: list[dict[str, Any]], done: set[int],
+def _store(out: Path, table: pa.Table | None, records: list[dict[str, Any]], done: set[int],
            outcome: SweepOutcome) -> None:
-    """Write a finished chunk, skipping any run already written (never twice)."""
+    """Write a finished chunk (unless its worker did: `table` None), never a run twice."""
     fresh = [r for r in records if r["run_id"] not in done]
-    if len(fresh) != len(records) and table.num_columns:
+    if table is not None and len(fresh) != len(records) and table.num_columns:
         keep = pa.array([r["run_id"] for r in fresh], pa.int64())
         table = table.filter(pc.is_in(table["run_id"], value_set=keep))
     if not fresh:
         return
-    write_part(out, table, fresh)
+    if table is not None:
+        write_part(out, table, fresh)
     done.update(r["run_id"] for r in fresh)
     outcome.ran += len(fresh)
     outcome.failed += [r for r in fresh if r["status"] != "ok"]
@@ -430,32 +466,133 @@ def _store(out: Path, table: pa.Table, records: list[dict[str, Any]], done: set[
 
 # --------------------------------------------------------------------------- summaries
 
-def region_band(out: str | Path, quarters: list[str] | None = None,
-                by_point: bool = True) -> pd.DataFrame:
+class _Labels:
+    """Stable integer codes for labels met while streaming (quarters, powers, scenarios)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self._code: dict[str, int] = {}
+
+    def codes(self, column: pd.Series) -> np.ndarray:
+        """Codes of a categorical column's values, registering new labels."""
+        cats, codes = column.cat.categories, column.cat.codes.to_numpy()
+        mapping = np.zeros(len(cats), np.int64)
+        for u in np.unique(codes):  # only labels that occur (filtered rows keep the dictionary)
+            mapping[u] = self._code.setdefault(cats[u], len(self._code))
+        self.names = list(self._code)
+        return mapping[codes]
+
+
+def _grow(arr: np.ndarray, axis: int, size: int) -> np.ndarray:
+    if arr.shape[axis] >= size:
+        return arr
+    pad = list(arr.shape)
+    pad[axis] = size - arr.shape[axis]
+    return np.concatenate([arr, np.full(pad, np.nan, np.float32)], axis=axis)
+
+
+def _parts(out: Path) -> list[Path]:
+    """The sweep's complete, non-empty parts."""
+    runs = out / "runs"
+    parts = sorted(runs.glob("part-*.parquet")) if runs.is_dir() else []
+    return [p for p in parts if pq.read_metadata(p).num_rows > 0]
+
+
+def _region_batches(parts: list[Path], columns: list[str], quarters: list[str] | None):
+    """Region rows of each part, a batch at a time (one file open, no read-ahead)."""
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000,
+                                                       columns=[*columns, "area"]):
+            keep = pc.equal(batch.column("area"), "region")
+            if quarters:
+                keep = pc.and_(keep, pc.is_in(batch.column("quarter"),
+                                              value_set=pa.array(quarters)))
+            batch = batch.filter(keep).select(columns)
+            if batch.num_rows:
+                yield batch
+
+
+def region_cube(out: str | Path, quarters: list[str] | None = None) -> dict[str, Any] | None:
+    """Every kept regional share of a sweep as one dense float32 array.
+
+    Streams the region rows batch by batch into an array (scenario, point, quarter, power,
+    replication), NaN where a run failed: 4 bytes per kept value, never whole rows.
+
+    Returns:
+        None for an empty sweep, else {"values", "scenarios", "quarters", "powers",
+        "steps"} with steps[(scenario, quarter)] the step number.
+    """
+    recs = [r for r in done_records(Path(out)) if r.get("status") == "ok"]
+    parts = _parts(Path(out))
+    if not parts or not recs:
+        return None
+    n_points = max(r["point"] for r in recs) + 1
+    n_reps = max(r["replication"] for r in recs) + 1
+    labels = {k: _Labels() for k in ("scenario", "quarter", "power")}
+    cube = np.full((0, n_points, 0, 0, n_reps), np.nan, np.float32)
+    steps: dict[tuple[str, str], int] = {}
+    cols = ["scenario", "point", "replication", "step", "quarter", "power", "share"]
+    for batch in _region_batches(parts, cols, quarters):
+        df = batch.to_pandas()
+        idx = {k: lab.codes(df[k]) for k, lab in labels.items()}
+        for axis, key in ((0, "scenario"), (2, "quarter"), (3, "power")):
+            cube = _grow(cube, axis, len(labels[key].names))
+        cube[idx["scenario"], df["point"].to_numpy(), idx["quarter"], idx["power"],
+             df["replication"].to_numpy()] = df["share"].to_numpy(np.float32)
+        first = np.unique(idx["scenario"] * 100_000 + idx["quarter"], return_index=True)[1]
+        for i in first:
+            key = (labels["scenario"].names[idx["scenario"][i]],
+                   labels["quarter"].names[idx["quarter"][i]])
+            steps[key] = int(df["step"].iat[i])
+    return {"values": cube, "scenarios": labels["scenario"].names,
+            "quarters": labels["quarter"].names, "powers": labels["power"].names,
+            "steps": steps}
+
+
+def band_table(cube: dict[str, Any] | None, by_point: bool = True) -> pd.DataFrame:
     """Mean and 5-95% band of each power's regional share per scenario (and point) and quarter.
 
-    Streams the region rows batch by batch and keeps only the share values (float32), so
-    the parent's memory grows by 4 bytes per kept value, never by whole rows.
+    Bands pool replications (and, with `by_point=False`, every parameter point).
     """
-    dset = load_sweep(out, as_dataset=True)
-    if not dset.files:
+    if cube is None:
         return pd.DataFrame()
-    flt = ds.field("area") == "region"
-    if quarters:
-        flt = flt & ds.field("quarter").isin(quarters)
-    keys = ["scenario", "point", "step", "quarter", "power"] if by_point else \
-        ["scenario", "step", "quarter", "power"]
-    acc: dict[tuple, list[np.ndarray]] = {}
-    for batch in dset.to_batches(columns=[*keys, "share"], filter=flt):
-        df = batch.to_pandas()
-        for key, grp in df.groupby(keys, observed=True, sort=False)["share"]:
-            acc.setdefault(key, []).append(grp.to_numpy(np.float32))
-    rows = []
-    for key, parts in acc.items():
-        v = np.concatenate(parts).astype(float)
-        rows.append((*key, v.mean(), np.quantile(v, 0.05), np.quantile(v, 0.95), len(v)))
-    res = pd.DataFrame(rows, columns=[*keys, "mean", "p05", "p95", "n"])
-    return res.sort_values(keys[:-2] + ["step", "power"]).reset_index(drop=True)
+    v = cube["values"]  # (scenario, point, quarter, power, replication)
+    S, P, Q, J, R = v.shape
+    if not by_point:
+        v = v.transpose(0, 2, 3, 1, 4).reshape(S, 1, Q, J, P * R)
+    frames = []
+    for q, quarter in enumerate(cube["quarters"]):
+        x = v[:, :, q].astype(float)  # (scenario, point, power, runs)
+        n = (~np.isnan(x)).sum(axis=-1)
+        with warnings.catch_warnings():  # groups with no finished run: NaN, dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = (np.quantile(x, [0.05, 0.95], axis=-1) if n.min() == x.shape[-1]
+                      else np.nanquantile(x, [0.05, 0.95], axis=-1))
+            mean = np.nanmean(x, axis=-1)
+        si, pi, ji = np.indices(n.shape).reshape(3, -1)
+        frame = pd.DataFrame({"scenario": np.asarray(cube["scenarios"], object)[si],
+                              "point": pi, "quarter": quarter,
+                              "power": np.asarray(cube["powers"], object)[ji],
+                              "mean": mean.ravel(), "p05": lo.ravel(), "p95": hi.ravel(),
+                              "n": n.ravel()})
+        frame = frame[frame.n > 0]
+        frame.insert(2, "step", [cube["steps"].get((sc, quarter), -1)
+                                 for sc in frame.scenario])
+        frames.append(frame)
+    res = pd.concat(frames, ignore_index=True)
+    keys = ["scenario", "point", "step"] if by_point else ["scenario", "step"]
+    if not by_point:
+        res = res.drop(columns="point")
+    return res.sort_values([*keys, "power"]).reset_index(drop=True)
+
+
+def region_band(out: str | Path, quarters: list[str] | None = None,
+                by_point: bool = True) -> pd.DataFrame:
+    """Mean and 5-95% band of each power's regional share (see `region_cube`, `band_table`).
+
+    Columns: scenario, (point,) step, quarter, power, mean, p05, p95, n.
+    """
+    return band_table(region_cube(out, quarters), by_point)
 
 
 def final_outcomes(out: str | Path, plan: SweepPlan) -> pd.DataFrame:
@@ -476,8 +613,7 @@ def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: f
                    command: list[str] | None = None) -> Path:
     """Write manifest.json (version, hashes, seeds, executor, timings, failed runs)."""
     import platform
-
-    import mesa
+    from importlib.metadata import version
 
     import sim
 
@@ -486,7 +622,7 @@ def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: f
     body = {
         "package_version": sim.__version__,
         "python": platform.python_version(),
-        "mesa": mesa.__version__,
+        "mesa": version("mesa"),  # from the metadata: importing Mesa takes half a second
         "numpy": np.__version__,
         "sweep": plan.name,
         "description": plan.description,

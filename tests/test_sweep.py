@@ -189,6 +189,64 @@ def test_parts_are_streamed_and_indexed(small, tmp_path):
     assert not list((out / "runs").glob(".*tmp"))
 
 
+def test_a_chunk_written_twice_replaces_itself(small, tmp_path):
+    """A chunk run again (its worker's pool broke after it wrote) must not double its rows."""
+    from sim.sweep import ChunkTask, store_chunk
+
+    plan = load_sweep_file(small)
+    out = tmp_path / "out"
+    execute(plan, out, executor="serial")
+    before = load_sweep(out)
+    chunk = tuple(plan.runs()[3:6])
+    task = ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
+                     plan.outcomes, chunk, "ensemble", str(out))
+    store_chunk(task)
+    store_chunk(task)
+    pd.testing.assert_frame_equal(load_sweep(out), before)
+    assert sorted(r["run_id"] for r in done_records(out)) == list(range(plan.n_runs))
+
+
+def test_bands_equal_a_direct_computation(tmp_path, monkeypatch):
+    """The streamed bands equal pandas on the full rows, with a failed run left out."""
+    import sim.sweep
+    from sim.sweep import band_table, region_cube
+
+    plan = load_sweep_file(write_sweep(tmp_path, SMALL.replace("replications: 2",
+                                                               "replications: 5")
+                                       .format(chunk=4)))
+    bad_seed = plan.runs()[7].seed
+    real = sim.sweep.simulate
+
+    def flaky(scenarios, seeds, *rest):
+        if bad_seed in seeds:
+            raise FloatingPointError("boom")
+        return real(scenarios, seeds, *rest)
+
+    monkeypatch.setattr(sim.sweep, "simulate", flaky)
+    out = tmp_path / "out"
+    execute(plan, out, executor="serial")
+    df = load_sweep(out)
+    df = df[df.area == "region"].astype({"scenario": str, "quarter": str, "power": str})
+    assert df.run_id.nunique() == plan.n_runs - 2  # the bad seed fails in both scenarios
+    for by_point in (True, False):
+        keys = ["scenario", "point", "step", "quarter", "power"] if by_point else \
+            ["scenario", "step", "quarter", "power"]
+        g = df.groupby(keys)["share"]
+        want = pd.DataFrame({"mean": g.mean(), "p05": g.quantile(0.05),
+                             "p95": g.quantile(0.95), "n": g.size()}).reset_index()
+        got = band_table(region_cube(out), by_point=by_point)
+        got = got.astype({"scenario": str, "quarter": str, "power": str})
+        assert list(got.columns) == [*keys, "mean", "p05", "p95", "n"]
+        merged = want.merge(got, on=keys, suffixes=("", "_got"), validate="1:1")
+        assert len(merged) == len(want) == len(got)
+        assert (merged.n == merged.n_got).all()
+        for col in ("mean", "p05", "p95"):  # kept as float32: 1e-7
+            np.testing.assert_allclose(merged[col], merged[f"{col}_got"], rtol=1e-6)
+    some = region_cube(out, quarters=["2016Q2", "2015Q3"])
+    assert sorted(some["quarters"]) == ["2015Q3", "2016Q2"]
+    assert some["values"].shape[2] == 2
+
+
 def test_folder_with_another_sweep_is_refused(small, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(small), "--out", str(out), "--executor", "serial"]) == 0
@@ -217,10 +275,10 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(small, tmp_path, monkeyp
     bad_seed = plan.runs()[2].seed
     real = sim.sweep.simulate
 
-    def flaky(scenarios, seeds, eng):
+    def flaky(scenarios, seeds, eng, *rest):
         if bad_seed in seeds:
             raise FloatingPointError("overflow in a kernel")
-        return real(scenarios, seeds, eng)
+        return real(scenarios, seeds, eng, *rest)
 
     monkeypatch.setattr(sim.sweep, "simulate", flaky)
     out = tmp_path / "out"
