@@ -38,6 +38,8 @@ SPEC_FILE = "sweep.json"
 STAT_COLUMNS = ["run_id", "point", "replication", "step"]
 """Columns whose min/max a part records (statistics on every column cost a third of the write)."""
 DICT_COLUMNS = ["scenario", "quarter", "area", "power", "key"]
+ROW_GROUP = 131_072
+"""Rows per Parquet row group (about 50 runs): what a reader decodes at a time."""
 META_KEY = b"greatgame.runs"
 
 
@@ -276,6 +278,7 @@ def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Pat
     name = f"part-{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
     tmp = runs / f".{name}.{os.getpid()}.tmp"
     pq.write_table(table, tmp, compression="zstd", write_statistics=STAT_COLUMNS,
+                   row_group_size=ROW_GROUP,
                    use_dictionary=DICT_COLUMNS)
     os.replace(tmp, runs / name)
     return runs / name
@@ -498,8 +501,22 @@ def _parts(out: Path) -> list[Path]:
     return [p for p in parts if pq.read_metadata(p).num_rows > 0]
 
 
+def _lean_arrow_pool() -> None:
+    """Read with jemalloc (or the system allocator) instead of Arrow's default mimalloc.
+
+    Reading many parts in the parent, mimalloc's per-thread heaps kept the freed buffers:
+    the parent grew by ~100 MB from 1,000 to 10,000 runs; with jemalloc it stays flat.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow build without jemalloc
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
+
+
 def _region_batches(parts: list[Path], columns: list[str], quarters: list[str] | None):
     """Region rows of each part, a batch at a time (one file open, no read-ahead)."""
+    _lean_arrow_pool()
     for part in parts:
         for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000,
                                                        columns=[*columns, "area"]):
