@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim.scenario import Scenario, ScenarioError, expand_target, parse_quarter
-from sim.sweep import write_part
+from sim.sweep_worker import write_part
 from sim.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 LOSS_VERSION = "msle-groups-1"

@@ -80,11 +80,15 @@ SHORT_REDUCE_MIN_SIZE = 512
 
 
 def _chain(op, x, axis: int, keepdims: bool):
-    y = np.moveaxis(x, axis, 0)
-    out = op(y[0], y[1])
-    for i in range(2, y.shape[0]):
-        op(out, y[i], out=out)
-    return np.expand_dims(out, axis) if keepdims else out
+    lead = (slice(None),) * (axis % x.ndim)
+    if keepdims:  # slices i:i+1 keep the axis
+        parts = [x[(*lead, slice(i, i + 1))] for i in range(x.shape[axis])]
+    else:
+        parts = [x[(*lead, i)] for i in range(x.shape[axis])]
+    out = op(parts[0], parts[1])
+    for part in parts[2:]:
+        op(out, part, out=out)
+    return out
 
 
 def rsum(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
@@ -115,12 +119,22 @@ def _st(x):
     return x if x.ndim == 0 else x[..., None, :]
 
 
-def softmax(x: np.ndarray, temperature: float | np.ndarray = 1.0, axis: int = -1) -> np.ndarray:
-    """Logit choice probabilities exp(x/T) / sum exp(x/T) along `axis` (numerically stable)."""
+def softmax(x: np.ndarray, temperature: float | np.ndarray = 1.0,
+            axis: int | tuple[int, ...] = -1) -> np.ndarray:
+    """Logit choice probabilities exp(x/T) / sum exp(x/T) along `axis` (numerically stable).
+
+    A tuple of axes makes one choice over all their combinations (e.g. state x sector).
+    """
+    axes = axis if isinstance(axis, tuple) else (axis,)
     z = np.asarray(x, dtype=float) / temperature
-    z = z - rmax(z, axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / rsum(e, axis=axis, keepdims=True)
+    top = z
+    for a in axes:
+        top = rmax(top, axis=a, keepdims=True)
+    e = np.exp(z - top)
+    total = e
+    for a in axes:
+        total = rsum(total, axis=a, keepdims=True)
+    return e / total
 
 
 def shares(values: np.ndarray, axis: int = -2) -> np.ndarray:
@@ -184,9 +198,9 @@ def project_values(priority, endowment, openness, risk, size, connectivity, fdi_
     state = (1.0 - risk) * size * connectivity ** fdi_elasticity
     base = (openness * _st(state))[..., None]
     val = priority[..., :, None, :] * endowment[..., None, :, :] * base
-    corridor = (strategic[..., :, None] * transit[..., None, :])[..., None] * base
-    k = np.arange(val.shape[-1]) == SECTOR_TRANSPORT
-    return val + corridor * k
+    corridor = strategic[..., :, None] * transit[..., None, :] * base[..., 0]
+    val[..., SECTOR_TRANSPORT] += corridor
+    return val
 
 
 def project_risk(fragility, debt_to_gdp, w_fragility, w_debt):
@@ -199,17 +213,23 @@ def economic_size(gdp, elasticity):
     return (gdp / (rsum(gdp, axis=-1, keepdims=True) / gdp.shape[-1])) ** elasticity
 
 
-def rival_signal(latest_flow, avg_flow) -> np.ndarray:
+def rival_weight(avg_flow) -> np.ndarray:
+    """Each power's share of recent engagement in each state, shape (..., P, S)."""
+    return avg_flow / (rsum(avg_flow, axis=-2, keepdims=True) + 1e-9)
+
+
+def rival_signal(latest_flow, avg_flow, weight=None) -> np.ndarray:
     """How far rivals' engagement in each state runs above its recent average, shape (..., P, S).
 
     For power p and state s: the sum over rivals q != p of max(0, latest/avg - 1) for q in s,
-    weighted by q's share of recent engagement in s. Powers that already acted this quarter
-    show their new flow; the rest show last quarter's, so the order of moves matters.
+    weighted by q's share of recent engagement in s (`rival_weight`, which may be passed in:
+    it stays the same all quarter). Powers that already acted this quarter show their new
+    flow; the rest show last quarter's, so the order of moves matters.
     """
-    momentum = np.maximum(latest_flow / (avg_flow + 1e-9) - 1.0, 0.0)
-    weight = avg_flow / (rsum(avg_flow, axis=-2, keepdims=True) + 1e-9)
-    total = rsum(momentum * weight, axis=-2, keepdims=True)
-    return total - momentum * weight
+    if weight is None:
+        weight = rival_weight(avg_flow)
+    pull = np.maximum(latest_flow / (avg_flow + 1e-9) - 1.0, 0.0) * weight
+    return rsum(pull, axis=-2, keepdims=True) - pull
 
 
 def project_utility(values, noise, noise_sd) -> np.ndarray:
@@ -234,16 +254,13 @@ def allocate_utility(budget_q, utility, signal, rival_response, temperature) -> 
         utility: (..., S, K) project utility (`project_utility`).
         signal: (..., S) rival signal.
         rival_response: (...).
-        temperature: logit temperature, broadcasting against (..., S x K).
+        temperature: logit temperature, broadcasting against (..., S, K).
 
     Returns:
         (..., S, K) spending, USD bn per quarter; sums to budget_q over (S, K).
     """
     util = utility + (rival_response[..., None] * signal)[..., None]
-    shape = util.shape
-    flat = util.reshape(*shape[:-2], shape[-2] * shape[-1])
-    w = softmax(flat, temperature, axis=-1).reshape(shape)
-    return w * budget_q[..., None, None]
+    return softmax(util, temperature, axis=(-1, -2)) * budget_q[..., None, None]
 
 
 def allocate(budget_q, values, signal, rival_response, noise, noise_sd, temperature) -> np.ndarray:
@@ -378,21 +395,39 @@ def alignment_scores(econ_share, security_share, security_demand, mood, debt_sha
     return terms
 
 
-def influence(channel_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def influence(channel_values: np.ndarray, weights: np.ndarray,
+              with_shares: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
     """Channel shares and weighted influence per partner and state.
+
+    influence(j, s) = sum over channels c of weight(c) x share of j in channel c and s;
+    a channel nobody holds in a state counts for the last partner (`other`), as in
+    `shares`.
 
     Args:
         channel_values: (..., C, J, S) raw values per channel.
         weights: (..., C) channel weights (need not sum to 1; per run in a batch).
+        with_shares: Also return the channel shares; without them the influence is
+            computed in fewer passes over the (..., C, J, S) array.
 
     Returns:
-        (channel shares (..., C, J, S), influence (..., J, S)); both sum to 1 over J.
+        (channel shares (..., C, J, S) or None, influence (..., J, S)); both sum to 1
+        over J.
     """
-    sh = shares(channel_values, axis=-2)
     w = np.asarray(weights, dtype=float)
-    total = w.sum(axis=-1, keepdims=True)
-    w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / w.shape[-1])
-    return sh, rsum(w[..., :, None, None] * sh, axis=-3)
+    total_w = w.sum(axis=-1, keepdims=True)
+    w = np.where(total_w > 0, w / np.where(total_w > 0, total_w, 1.0), 1.0 / w.shape[-1])
+    wc = w[..., :, None, None]
+    if with_shares:
+        sh = shares(channel_values, axis=-2)
+        return sh, rsum(wc * sh, axis=-3)
+    v = np.maximum(np.asarray(channel_values, dtype=float), 0.0)
+    total = rsum(v, axis=-2, keepdims=True)  # (..., C, 1, S)
+    held = total > EPS
+    if held.all():
+        return None, rsum(v * (wc / total), axis=-3)
+    out = rsum(v * np.where(held, wc / np.where(held, total, 1.0), 0.0), axis=-3)
+    out[..., -1, :] += rsum(np.where(held, 0.0, wc), axis=-3)[..., 0, :]
+    return None, out
 
 
 def regional(values: np.ndarray, state_weights: np.ndarray) -> np.ndarray:

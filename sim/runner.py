@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.vocabulary import CHANNELS
+from sim.tidy import REGION, shares_columns, shares_template  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:  # importing Mesa takes half a second: only the Mesa runs need it
     from sim.model import InfluenceModel
     from sim.scenario import Scenario
 
-REGION = "region"
 
 
 def derive_seeds(root: int, n: int) -> list[int]:
@@ -47,51 +46,6 @@ class RunResult:
             metrics=pd.concat([r.metrics for r in results], ignore_index=True),
             events=pd.concat([r.events for r in results], ignore_index=True),
         )
-
-
-def shares_columns(quarters: list[str], partners: list[str], states: list[str],
-                   st_ch: np.ndarray, st_tot: np.ndarray, rg_ch: np.ndarray,
-                   rg_tot: np.ndarray, encoded: bool = False) -> dict[str, np.ndarray]:
-    """Columns of the tidy shares table for B runs at once.
-
-    Args:
-        quarters: Quarter labels (T).
-        partners: Partner names (J).
-        states: State names (S).
-        st_ch: (B, T, C, J, S) channel shares per state, or None for no channel columns.
-        st_tot: (B, T, J, S) influence per state.
-        rg_ch: (B, T, C, J) regional channel shares, or None (with st_ch None).
-        rg_tot: (B, T, J) regional influence.
-        encoded: Give quarter, area and power as integer codes into `labels` (an extra
-            key holding the three label lists) instead of strings: far faster for big
-            batches.
-
-    Returns:
-        Columns quarter, step, area, power, one per channel (if given), share; rows run by run, each
-        run's region rows (quarter, power) then its state rows (quarter, power, state).
-    """
-    B, T, J, S = st_tot.shape
-    n_r, n_s = T * J, T * J * S
-    t = np.arange(T)
-    quarter = np.concatenate([np.repeat(t, J), np.repeat(t, J * S)])
-    area = np.concatenate([np.zeros(n_r, dtype=np.int64), np.tile(np.arange(1, S + 1), T * J)])
-    power = np.concatenate([np.tile(np.arange(J), T), np.tile(np.repeat(np.arange(J), S), T)])
-    labels = {"quarter": list(quarters), "area": [REGION, *states], "power": list(partners)}
-    cols: dict = {}
-    for name, codes in (("quarter", quarter), ("step", quarter + 1), ("area", area),
-                        ("power", power)):
-        full = np.tile(codes, B)
-        if name != "step" and not encoded:
-            full = np.asarray(labels[name], dtype=object)[full]
-        cols[name] = full
-    for c, name in enumerate(CHANNELS if st_ch is not None else ()):
-        cols[name] = np.concatenate([rg_ch[:, :, c].reshape(B, n_r),
-                                     st_ch[:, :, c].reshape(B, n_s)], axis=1).ravel()
-    cols["share"] = np.concatenate([rg_tot.reshape(B, n_r), st_tot.reshape(B, n_s)],
-                                   axis=1).ravel()
-    if encoded:
-        cols["labels"] = labels
-    return cols
 
 
 def collect(model: InfluenceModel, replication: int, seed: int) -> RunResult:

@@ -62,7 +62,7 @@ def plan_quarter(w, draws: QuarterDraws) -> dict[str, np.ndarray]:
 
     Returns:
         What `power_step` needs: quarterly budget (..., P), project utility (..., P, S, K),
-        accepted share of spending and loan rate per pair (..., P, S).
+        accepted share of spending, loan rate and rivals' weights per pair (..., P, S).
     """
     P = w.n_powers
     seen = outlook(w)
@@ -80,6 +80,7 @@ def plan_quarter(w, draws: QuarterDraws) -> dict[str, np.ndarray]:
         "utility": K.project_utility(seen["values"], draws.alloc, w.p("allocation_noise", 3)),
         "accepted": 1.0 - lend * (1.0 - appetite),
         "loan_rate": lend * appetite,
+        "rival_weight": K.rival_weight(w.flow_avg),
     }
 
 
@@ -100,9 +101,9 @@ def power_step(w, mover, plan: dict[str, np.ndarray]) -> None:
     `plan_quarter`. Only the mover's rows are computed and stored.
     """
     at = _at(mover)
-    signal = K.rival_signal(w.flow_latest, w.flow_avg)[at]  # (..., S)
+    signal = K.rival_signal(w.flow_latest, w.flow_avg, plan["rival_weight"])[at]  # (..., S)
     spend = K.allocate_utility(plan["budget_q"][at], plan["utility"][at], signal,
-                               w.rival_response[at], w.p("allocation_temperature", 1))
+                               w.rival_response[at], w.p("allocation_temperature", 2))
     flow = spend * plan["accepted"][at][..., None]
     latest = K.rsum(flow, axis=-1)
     w.flow[at] = flow
@@ -210,26 +211,27 @@ def align_step(w, s: slice, speed: float | None = None) -> None:
         w.terms.setdefault(k, np.zeros_like(w.tilt))[..., :, s] = v
 
 
-def end_quarter(w, region_channels: bool = True) -> None:
+def end_quarter(w, channels: bool = True) -> None:
     """Close the quarter: update the moving average of engagement and the influence shares."""
     w.flow_avg = 0.75 * w.flow_avg + 0.25 * w.flow_latest
-    compute_influence(w, region_channels)
+    compute_influence(w, channels)
 
 
-def compute_influence(w, region_channels: bool = True) -> None:
+def compute_influence(w, channels: bool = True) -> None:
     """Channel shares, influence per state, and regional shares (GDP or population weights).
 
-    `region_channels=False` skips the regional share per channel (left as it was) when
-    nobody records it.
+    `channels=False` leaves the per-channel shares (per state and regional) as they were,
+    for runs that record only the influence.
     """
     values = np.stack([w.trade_exports + w.trade_imports, w.investment_stock, w.debt,
                        w.remittances, w.security_provided, w.tilt], axis=-3)
     weights = np.stack([np.broadcast_to(w.p(f"w_{c}", 0), w.gdp.shape[:-1]) for c in CHANNELS],
                        axis=-1)
-    w.channel_shares, w.state_influence = K.influence(values, weights)
+    shares, w.state_influence = K.influence(values, weights, with_shares=channels)
     weights_s = w.state_weights()
     w.region_influence = K.regional(w.state_influence, weights_s)
-    if region_channels:
+    if channels:
+        w.channel_shares = shares
         w.region_channels = K.regional(w.channel_shares, weights_s)
 
 
@@ -240,7 +242,7 @@ def initialise(w) -> None:
     values = seen["values"]
     spend = K.allocate(w.budget * w.attention / 4.0, values, np.zeros(values.shape[:-1]),
                        w.rival_response, np.zeros(values.shape), 0.0,
-                       w.p("allocation_temperature", 2))
+                       w.p("allocation_temperature", 3))
     w.flow_avg = K.rsum(spend, axis=-1)
     w.flow_latest = w.flow_avg.copy()
     w.security_effort[..., :P, :] = _security(w, seen["openness"])

@@ -262,3 +262,18 @@ def test_drawing_quarters_in_blocks_gives_the_numbers_of_one_draw():
     rng = np.random.default_rng(5)
     blocks = np.concatenate([K.draw_run(rng, n, 4, 5, 5) for n in (12, 12, 6)])
     np.testing.assert_array_equal(whole, blocks)
+
+
+def test_influence_without_channel_shares_is_the_same_influence():
+    rng = np.random.default_rng(8)
+    values = rng.random((40, 6, 5, 5))
+    values[3, 2, :, 1] = 0.0  # a channel nobody holds in a state: it counts for `other`
+    values[7, :, :, 4] = 0.0
+    weights = rng.random((40, 6))
+    shares, full = K.influence(values, weights)
+    none, lean = K.influence(values, weights, with_shares=False)
+    assert none is None
+    np.testing.assert_allclose(lean, full, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lean.sum(axis=-2), 1.0, rtol=1e-13)
+    assert lean[3, -1, 1] > full[3, :-1, 1].max() * 0  # `other` got the empty channel
+    np.testing.assert_allclose(shares[3, 2, :, 1], [0, 0, 0, 0, 1])
