@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim.scenario import Scenario, ScenarioError, expand_target, parse_quarter
-from sim.sweep_worker import write_part
+from sim.sweep_worker import part_records, write_part
 from sim.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 LOSS_VERSION = "msle-groups-1"
@@ -479,8 +479,7 @@ class EvalLog:
                 else []:
             import pyarrow.parquet as pq
 
-            recs = json.loads((pq.read_schema(part).metadata or {}).get(b"greatgame.runs",
-                                                                         b"[]"))
+            recs = part_records(part)
             table = pq.read_table(part).to_pandas()
             for rec in recs:
                 rows = table[table.key == rec["key"]].sort_values("figure")

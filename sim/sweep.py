@@ -35,6 +35,7 @@ from sim.sweep_worker import (  # noqa: F401 - the worker's side, re-exported
     META_KEY,
     SHARE_ARRAYS,
     ChunkTask,
+    part_records,
     run_chunk,
     simulate,
     store_chunk,
@@ -63,8 +64,7 @@ def default_chunk(engine: str, n_runs: int, workers: int) -> int:
 # --------------------------------------------------------------------------- storage
 
 def _part_records(path: Path) -> list[dict[str, Any]]:
-    meta = pq.read_schema(path).metadata or {}
-    return json.loads(meta.get(META_KEY, b"[]"))
+    return part_records(path)
 
 
 def done_records(out: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ write). Columns other than floats are dictionary-encoded: runs of equal values c
 ROW_GROUP = 131_072
 """Rows per Parquet row group (about 50 runs): what a reader decodes at a time."""
 META_KEY = b"greatgame.runs"
+RUNS_PER_BATCH = 50
+"""Runs per record batch a worker builds and writes at a time (one row group)."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,20 @@ def _dict_column(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
                                           pa.array(labels))
 
 
-def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.Table:
-    """Tidy outcome rows of simulated runs, with run and parameter columns.
+def _row_batches(sim_out: dict, runs: list[RunSpec], task: ChunkTask):
+    """Tidy outcome rows of simulated runs, with run and parameter columns, in batches.
 
-    Text columns (scenario, quarter, area, power) are dictionary-encoded: cheap to build,
-    small on disk, read back as pandas categoricals.
+    Yields a record batch per `RUNS_PER_BATCH` runs, so a worker never holds a whole
+    chunk's rows. Text columns (scenario, quarter, area, power) are dictionary-encoded:
+    cheap to build, small on disk, read back as pandas categoricals.
     """
+    for i in range(0, len(runs), RUNS_PER_BATCH):
+        part = {k: v[i:i + RUNS_PER_BATCH] for k, v in sim_out["arrays"].items()}
+        yield _rows({**sim_out, "arrays": part}, runs[i:i + RUNS_PER_BATCH], task)
+
+
+def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.RecordBatch:
+    """The rows of `runs` (see `_row_batches`)."""
     from sim.tidy import shares_columns, shares_template
 
     a = sim_out["arrays"]
@@ -148,20 +159,28 @@ def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.Table:
         out[name] = pa.array(cols[name])
     for name in task.parameters:
         out[name] = pa.array(per_row([task.points[r.point][name] for r in runs], float))
-    return pa.table(out)
+    return pa.record_batch(out)
 
 
-def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
+def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = None,
+              ) -> tuple[pa.Table | None, list[dict[str, Any]]]:
     """Run a chunk of runs; a run that raises is recorded, not fatal.
 
     With the ensemble engine the chunk's runs of each scenario form one batch; if the
     batch raises, its runs are retried one by one so only the faulty ones fail.
 
+    Args:
+        task: The chunk.
+        sink: Receives the rows batch by batch as runs finish (e.g. a Parquet writer);
+            without it the rows are returned as one table.
+
     Returns:
-        The outcome rows of the successful runs, and one record per run (status, seconds,
-        error).
+        The outcome rows of the successful runs (None with a sink), and one record per
+        run (status, seconds, error).
     """
-    frames, records = [], {}
+    batches: list[pa.RecordBatch] = []
+    emit = sink or batches.append
+    records: dict[int, dict[str, Any]] = {}
 
     def record(spec, status, seconds, error=None):
         rec = {"run_id": spec.run_id, "scenario": spec.scenario, "point": spec.point,
@@ -173,40 +192,53 @@ def run_chunk(task: ChunkTask) -> tuple[pa.Table, list[dict[str, Any]]]:
             rec["traceback"] = "".join(traceback.format_exception(error, limit=5))
         records[spec.run_id] = rec
 
-    def attempt(specs, scns):
-        t0 = time.perf_counter()
-        out = simulate(scns, [r.seed for r in specs], task.engine, task.outcomes.channels)
-        frames.append(_rows(out, specs, task))
+    def finish(specs, out, t0):
+        # Outside the try blocks: a failing sink (a full disk) fails the chunk, it is not
+        # mistaken for a failing run whose rows would then be written twice.
+        for batch in _row_batches(out, specs, task):
+            emit(batch)
         each = (time.perf_counter() - t0) / len(specs)
         for spec in specs:
             record(spec, "ok", each)
 
     groups: dict[str, list[tuple[RunSpec, Any]]] = {}
+    variants: dict[tuple[str, int], Any] = {}  # replications of a point share a scenario
     for spec in task.runs:
         t0 = time.perf_counter()
         try:
-            scn = _scenario(task.scenario_paths[spec.scenario], task.end)
-            values = task.points[spec.point]
-            groups.setdefault(spec.scenario, []).append(
-                (spec, scn.with_overrides(values) if values else scn))
+            key = (spec.scenario, spec.point)
+            if key not in variants:
+                scn = _scenario(task.scenario_paths[spec.scenario], task.end)
+                values = task.points[spec.point]
+                variants[key] = scn.with_overrides(values) if values else scn
+            groups.setdefault(spec.scenario, []).append((spec, variants[key]))
         except Exception as e:  # noqa: BLE001 - one bad run must not stop the sweep
             record(spec, "failed", time.perf_counter() - t0, e)
     for members in groups.values():
         batch = [members] if task.engine == "ensemble" else [[m] for m in members]
         for group in batch:
             specs, scns = [m[0] for m in group], [m[1] for m in group]
+            t0 = time.perf_counter()
             try:
-                attempt(specs, scns)
+                out = simulate(scns, [r.seed for r in specs], task.engine,
+                               task.outcomes.channels)
             except Exception as e:  # noqa: BLE001
                 if len(group) == 1:
                     record(specs[0], "failed", 0.0, e)
                     continue
                 for spec, scn in group:  # isolate the faulty runs
+                    t1 = time.perf_counter()
                     try:
-                        attempt([spec], [scn])
+                        one = simulate([scn], [spec.seed], task.engine, task.outcomes.channels)
                     except Exception as e1:  # noqa: BLE001
                         record(spec, "failed", 0.0, e1)
-    table = pa.concat_tables(frames, promote_options="permissive") if frames else pa.table({})
+                        continue
+                    finish([spec], one, t1)
+                continue
+            finish(specs, out, t0)
+    table = None
+    if sink is None:
+        table = pa.Table.from_batches(batches) if batches else pa.table({})
     return table, [records[r.run_id] for r in task.runs]
 
 
@@ -215,31 +247,70 @@ def store_chunk(task: ChunkTask) -> tuple[None, list[dict[str, Any]]]:
 
     Used when the workers see the sweep folder (serial, process pool, LocalCluster), so
     the parent never receives, holds or encodes rows and the workers write in parallel.
+    Rows go to the file as they are made, a batch of runs at a time.
     """
-    table, records = run_chunk(task)
-    write_part(Path(task.out), table, records)
+    path = _part_path(Path(task.out), [r.run_id for r in task.runs])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = None
+
+    def sink(batch: pa.RecordBatch) -> None:
+        nonlocal writer
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, batch.schema, **_parquet_options(batch.schema))
+        writer.write_batch(batch, row_group_size=ROW_GROUP)
+
+    try:
+        _, records = run_chunk(task, sink)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    if writer is None:  # no run succeeded: an empty part still records the failures
+        write_part(Path(task.out), pa.table({}), records)
+    else:
+        writer.add_key_value_metadata(_records_meta(records))
+        writer.close()
+        os.replace(tmp, path)
     return None, records
 
 
-def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Path:
-    """Write one chunk atomically: a temporary file, then rename into runs/.
+def _part_path(out: Path, run_ids: list) -> Path:
+    """Where a chunk's part goes, named from its runs.
 
-    The part's name comes from its runs, so a chunk written twice (run again after a
-    worker died) replaces itself instead of doubling its rows.
+    A chunk written twice (run again after a worker died) replaces itself instead of
+    doubling its rows.
     """
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    ids = ",".join(str(i) for i in run_ids)
+    return runs / f"part-{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
+
+
+def _records_meta(records: list[dict[str, Any]]) -> dict[bytes, bytes]:
     slim = [{k: v for k, v in r.items() if k != "traceback"} for r in records]
-    meta = {META_KEY: json.dumps(slim).encode()}
+    return {META_KEY: json.dumps(slim).encode()}
+
+
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    return {"compression": "zstd", "write_statistics": STAT_COLUMNS,
+            "use_dictionary": [f.name for f in schema if not pa.types.is_floating(f.type)]}
+
+
+def part_records(path: Path) -> list[dict[str, Any]]:
+    """The run records a part's file metadata holds."""
+    meta = pq.read_metadata(path).metadata or {}
+    return json.loads(meta.get(META_KEY, b"[]"))
+
+
+def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Path:
+    """Write one chunk's table atomically: a temporary file, then rename into runs/."""
+    path = _part_path(out, [r["run_id"] for r in records])
     if table.num_columns == 0:
         table = pa.table({"run_id": pa.array([], pa.int64())})
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    ids = ",".join(str(r["run_id"]) for r in records)
-    name = f"part-{hashlib.sha1(ids.encode()).hexdigest()[:16]}.parquet"
-    tmp = runs / f".{name}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp, compression="zstd", write_statistics=STAT_COLUMNS,
-                   row_group_size=ROW_GROUP,
-                   use_dictionary=[f.name for f in table.schema
-                                   if not pa.types.is_floating(f.type)])
-    os.replace(tmp, runs / name)
-    return runs / name
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **_records_meta(records)})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, row_group_size=ROW_GROUP, **_parquet_options(table.schema))
+    os.replace(tmp, path)
+    return path

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sim import compare as C  # noqa: E402
 from sim import plots  # noqa: E402
 from sim import report as R  # noqa: E402
+from sim import report_text as T  # noqa: E402
 from sim.cli import main  # noqa: E402
 from sim.runner import derive_seeds  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
@@ -201,11 +202,11 @@ def test_explanations_cover_the_largest_shifts(written):
     (-0.0123, "economy_pull", "\u22120.012"), (7, "n_runs", "7"),
 ])
 def test_fmt(value, column, text):
-    assert R.fmt(R.round_value(value, column), column) == text
+    assert T.fmt(T.round_value(value, column), column) == text
 
 
 def test_fmt_absolute_drops_the_sign():
-    assert R.fmt(-4.8, "diff_ci_low_pp", absolute=True) == "4.80"
+    assert T.fmt(-4.8, "diff_ci_low_pp", absolute=True) == "4.80"
 
 
 # --------------------------------------------------------------------------- plots
@@ -364,13 +365,13 @@ def test_leader_sentences_name_the_change_and_take_numbers_from_the_row():
     r = pd.Series({"scenario": "us_stays", "area": "uzbekistan", "quarter": "2035Q4",
                    "leader": "china", "leader_share_pct": 26.1, "reference_leader": "russia",
                    "previous_leader": "russia", "runs_led_pct": 70})
-    text = R.sentence_text(R._leader_sentence(4, r))
+    text = T.sentence_text(T._leader_sentence(4, r))
     assert text == ("Under us_stays, the leading power in Uzbekistan in 2035Q4 is China (26.1%), "
                     "not Russia as under the reference.")
-    change = R._leader_change_sentence(4, r)
-    assert R.sentence_text(change) == (
+    change = T._leader_change_sentence(4, r)
+    assert T.sentence_text(change) == (
         "Under us_stays, the leading power in Uzbekistan changes from Russia to China by "
         "2035Q4 (26.1%; it leads in 70% of runs).")
-    assert {p.column for p in change if isinstance(p, R.Num)} == {
+    assert {p.column for p in change if isinstance(p, T.Num)} == {
         "quarter", "leader_share_pct", "runs_led_pct"}
-    assert R.possessive("us") == "the US's" and R.subject("other") == "the rest of the world"
+    assert T.possessive("us") == "the US's" and T.subject("other") == "the rest of the world"
