@@ -60,8 +60,26 @@ def measure(folder: Path, runs: int, executor: str, workers: int, engine: str = 
                 runs_per_s=runs / data["wall"],
                 execute_s=manifest["this_invocation"]["seconds"])
     data["execute_runs_per_s"] = runs / data["execute_s"]
+    data["sustained_runs_per_s"] = sustained_rate(out, workers)
     shutil.rmtree(out, ignore_errors=True)
     return data
+
+
+def sustained_rate(out: Path, workers: int) -> float:
+    """Runs per second once every worker has finished its first chunk (start-up excluded).
+
+    From the parts' write times: the runs finished after the `workers`-th part, over the
+    time from that part to the last. NaN with too few parts to tell.
+    """
+    from sim.sweep_worker import part_records
+
+    parts = sorted((p.stat().st_mtime, len(part_records(p)))
+                   for p in (out / "runs").glob("part-*.parquet"))
+    if len(parts) <= workers:
+        return float("nan")
+    start, end = parts[workers - 1][0], parts[-1][0]
+    runs_after = sum(n for _, n in parts[workers:])
+    return runs_after / (end - start) if end > start else float("nan")
 
 
 def main() -> None:
