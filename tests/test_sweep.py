@@ -206,6 +206,26 @@ def test_a_chunk_written_twice_replaces_itself(small, tmp_path):
     assert sorted(r["run_id"] for r in done_records(out)) == list(range(plan.n_runs))
 
 
+def test_a_failing_writer_fails_the_chunk_and_leaves_no_part(small, tmp_path, monkeypatch):
+    """A full disk is not a failing run: nothing is retried, recorded or left half-written."""
+    import pyarrow.parquet as pq
+
+    from sim.sweep import ChunkTask, store_chunk
+
+    plan = load_sweep_file(small)
+    out = tmp_path / "out"
+    task = ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
+                     plan.outcomes, tuple(plan.runs()[:3]), "ensemble", str(out))
+
+    def full(self, batch, row_group_size=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", full)
+    with pytest.raises(OSError, match="No space left"):
+        store_chunk(task)
+    assert not list((out / "runs").iterdir())
+
+
 def test_bands_equal_a_direct_computation(tmp_path, monkeypatch):
     """The streamed bands equal pandas on the full rows, with a failed run left out."""
     import sim.sweep_worker
