@@ -270,9 +270,12 @@ class _Labels:
         self.names: list[str] = []
         self._code: dict[str, int] = {}
 
-    def codes(self, column: pd.Series) -> np.ndarray:
-        """Codes of a categorical column's values, registering new labels."""
-        cats, codes = column.cat.categories, column.cat.codes.to_numpy()
+    def codes(self, column: pa.Array) -> np.ndarray:
+        """Codes of a text column's values (dictionary-encoded or not), registering new labels."""
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        cats = column.dictionary.to_pylist()
+        codes = column.indices.to_numpy(zero_copy_only=False)
         mapping = np.zeros(len(cats), np.int64)
         for u in np.unique(codes):  # only labels that occur (filtered rows keep the dictionary)
             mapping[u] = self._code.setdefault(cats[u], len(self._code))
@@ -343,18 +346,19 @@ def region_cube(out: str | Path, quarters: list[str] | None = None) -> dict[str,
     cube = np.full((0, n_points, 0, 0, n_reps), np.nan, np.float32)
     steps: dict[tuple[str, str], int] = {}
     cols = ["scenario", "point", "replication", "step", "quarter", "power", "share"]
-    for batch in _region_batches(parts, cols, quarters):
-        df = batch.to_pandas()
-        idx = {k: lab.codes(df[k]) for k, lab in labels.items()}
+    for batch in _region_batches(parts, cols, quarters):  # Arrow to numpy, no pandas
+        idx = {k: lab.codes(batch.column(k)) for k, lab in labels.items()}
+        num = {k: batch.column(k).to_numpy(zero_copy_only=False)
+               for k in ("point", "replication", "step", "share")}
         for axis, key in ((0, "scenario"), (2, "quarter"), (3, "power")):
             cube = _grow(cube, axis, len(labels[key].names))
-        cube[idx["scenario"], df["point"].to_numpy(), idx["quarter"], idx["power"],
-             df["replication"].to_numpy()] = df["share"].to_numpy(np.float32)
+        cube[idx["scenario"], num["point"], idx["quarter"], idx["power"],
+             num["replication"]] = num["share"].astype(np.float32)
         first = np.unique(idx["scenario"] * 100_000 + idx["quarter"], return_index=True)[1]
         for i in first:
             key = (labels["scenario"].names[idx["scenario"][i]],
                    labels["quarter"].names[idx["quarter"][i]])
-            steps[key] = int(df["step"].iat[i])
+            steps[key] = int(num["step"][i])
     return {"values": cube, "scenarios": labels["scenario"].names,
             "quarters": labels["quarter"].names, "powers": labels["power"].names,
             "steps": steps}
