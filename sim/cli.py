@@ -420,24 +420,22 @@ def _add_compare_parsers(sub, common, fmt) -> None:
 
 # --------------------------------------------------------------------------- parser
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
     return v
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
-    return v
+    return _whole_number(text, 0)
 
 
 def _quarter(text: str) -> str:
