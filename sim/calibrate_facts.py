@@ -30,7 +30,7 @@ def ensemble_frames(scenario: Scenario, seeds: Sequence[int]) -> tuple[pd.DataFr
         investment_stock, debt, debt_share, engagement in USD bn a year).
     """
     from sim.ensemble import SHARE_REPORTERS, Ensemble
-    from sim.runner import shares_columns
+    from sim.tidy import shares_columns
 
     B = len(seeds)
     ens = Ensemble([scenario] * B, list(seeds),

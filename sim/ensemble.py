@@ -11,6 +11,7 @@ No Mesa import, no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ SHARE_REPORTERS = ("quarter", "state_influence", "channel_shares", "region_influ
                    "region_channels")
 
 
+@functools.cache  # a setting of the process: once is enough
 def keep_freed_memory(trim_bytes: int = 512 << 20, mmap_bytes: int = 256 << 20) -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it at once.
 
@@ -102,6 +104,7 @@ class Ensemble:
         self.event_log: list[list[tuple[str, str]]] = [[] for _ in scenarios]
         self.reporters = {name: reporters.MODEL_REPORTERS[name] for name in record}
         self.records: dict[str, list] = {name: [] for name in record}
+        self._channels = bool({"channel_shares", "region_channels"} & set(record))
         rules.initialise(self.world)
         w = self.world
         # Each run's own generator, seeded as the Mesa model's. The Mesa model draws all its
@@ -160,8 +163,7 @@ class Ensemble:
         for k in range(w.n_powers):
             rules.power_step(w, order[:, k], plan)
         rules.state_step(w, slice(0, w.n_states), draws)
-        rules.end_quarter(w, channels=bool({"channel_shares", "region_channels"}
-                                           & set(self.reporters)))
+        rules.end_quarter(w, channels=self._channels)
         for name, fn in self.reporters.items():
             self.records[name].append(fn(self))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.tidy import REGION, shares_columns, shares_template  # noqa: F401 - re-exported
+from sim.tidy import shares_columns
 
 if TYPE_CHECKING:  # importing Mesa takes half a second: only the Mesa runs need it
     from sim.model import InfluenceModel

@@ -12,6 +12,7 @@ scenario, parameters and seed, never on the worker or the order.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import json
 import os
 import time
@@ -30,14 +31,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sim.executors import ExecutorInfo, default_workers, make_executor
-from sim.sweep_worker import (  # noqa: F401 - the worker's side, re-exported
+from sim.sweep_worker import (
     ENGINES,
-    META_KEY,
-    SHARE_ARRAYS,
     ChunkTask,
     part_records,
     run_chunk,
-    simulate,
     store_chunk,
     write_part,
 )
@@ -63,10 +61,6 @@ def default_chunk(engine: str, n_runs: int, workers: int) -> int:
 
 # --------------------------------------------------------------------------- storage
 
-def _part_records(path: Path) -> list[dict[str, Any]]:
-    return part_records(path)
-
-
 def done_records(out: Path) -> list[dict[str, Any]]:
     """Run records of every complete part in a sweep folder."""
     runs = out / "runs"
@@ -74,7 +68,7 @@ def done_records(out: Path) -> list[dict[str, Any]]:
         return []
     recs = []
     for part in sorted(runs.glob("part-*.parquet")):
-        recs.extend(_part_records(part))
+        recs.extend(part_records(part))
     return recs
 
 
@@ -298,6 +292,7 @@ def _parts(out: Path) -> list[Path]:
     return [p for p in parts if pq.read_metadata(p).num_rows > 0]
 
 
+@functools.cache  # a setting of the process: once is enough
 def _lean_arrow_pool() -> None:
     """Read with jemalloc (or the system allocator) instead of Arrow's default mimalloc.
 

@@ -110,28 +110,38 @@ def _row_batches(sim_out: dict, runs: list[RunSpec], task: ChunkTask):
     chunk's rows. Text columns (scenario, quarter, area, power) are dictionary-encoded:
     cheap to build, small on disk, read back as pandas categoricals.
     """
+    labels, rows = _kept_rows(sim_out, task.outcomes)
     for i in range(0, len(runs), RUNS_PER_BATCH):
         part = {k: v[i:i + RUNS_PER_BATCH] for k, v in sim_out["arrays"].items()}
-        yield _rows({**sim_out, "arrays": part}, runs[i:i + RUNS_PER_BATCH], task)
+        yield _rows({**sim_out, "arrays": part}, runs[i:i + RUNS_PER_BATCH], task, labels,
+                    rows)
 
 
-def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask) -> pa.RecordBatch:
-    """The rows of `runs` (see `_row_batches`)."""
-    from sim.tidy import shares_columns, shares_template
+def _kept_rows(sim_out: dict, outcomes: Outcomes) -> tuple[dict[str, list[str]],
+                                                            np.ndarray | None]:
+    """The table's labels, and a mask over one run's rows when the sweep keeps only some."""
+    from sim.tidy import shares_template
 
-    a = sim_out["arrays"]
     template, labels = shares_template(sim_out["quarters"], sim_out["partners"],
                                        sim_out["states"])
-    rows = None  # a mask over each run's rows, when the sweep keeps only some
-    if task.outcomes.areas != "all" or task.outcomes.quarters != "all":
-        rows = np.ones(len(template["area"]), dtype=bool)
-        if task.outcomes.areas != "all":
-            wanted = [labels["area"].index(x) for x in task.outcomes.areas]
-            rows &= np.isin(template["area"], wanted)
-        if task.outcomes.quarters != "all":
-            wanted = [i for i, q in enumerate(labels["quarter"])
-                      if q in task.outcomes.quarters]
-            rows &= np.isin(template["quarter"], wanted)
+    if outcomes.areas == "all" and outcomes.quarters == "all":
+        return labels, None
+    rows = np.ones(len(template["area"]), dtype=bool)
+    if outcomes.areas != "all":
+        wanted = [labels["area"].index(x) for x in outcomes.areas]
+        rows &= np.isin(template["area"], wanted)
+    if outcomes.quarters != "all":
+        wanted = [i for i, q in enumerate(labels["quarter"]) if q in outcomes.quarters]
+        rows &= np.isin(template["quarter"], wanted)
+    return labels, rows
+
+
+def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask, labels: dict[str, list[str]],
+          rows: np.ndarray | None) -> pa.RecordBatch:
+    """The rows of `runs` (see `_row_batches`); `rows` masks each run's rows."""
+    from sim.tidy import shares_columns
+
+    a = sim_out["arrays"]
     cols = shares_columns(sim_out["quarters"], sim_out["partners"], sim_out["states"],
                           a.get("channel_shares"), a["state_influence"],
                           a.get("region_channels"), a["region_influence"], encoded=True,

@@ -191,7 +191,7 @@ def test_parts_are_streamed_and_indexed(small, tmp_path):
 
 def test_a_chunk_written_twice_replaces_itself(small, tmp_path):
     """A chunk run again (its worker's pool broke after it wrote) must not double its rows."""
-    from sim.sweep import ChunkTask, store_chunk
+    from sim.sweep_worker import ChunkTask, store_chunk
 
     plan = load_sweep_file(small)
     out = tmp_path / "out"
@@ -210,7 +210,7 @@ def test_a_failing_writer_fails_the_chunk_and_leaves_no_part(small, tmp_path, mo
     """A full disk is not a failing run: nothing is retried, recorded or left half-written."""
     import pyarrow.parquet as pq
 
-    from sim.sweep import ChunkTask, store_chunk
+    from sim.sweep_worker import ChunkTask, store_chunk
 
     plan = load_sweep_file(small)
     out = tmp_path / "out"
