@@ -14,9 +14,9 @@ import tracemalloc
 
 import numpy as np
 
-from sim.model import InfluenceModel
-from sim.runner import collect, derive_seeds
-from sim.scenario import load_scenario
+from sim.engine.model import InfluenceModel
+from sim.runs.runner import collect, derive_seeds
+from sim.scenario.scenarios import load_scenario
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 CHILD = textwrap.dedent("""
     import json, resource, sys, time
-    from sim.cli import main
+    from sim.cli.main import main
     t = time.perf_counter()
     code = main(sys.argv[1:])
     wall = time.perf_counter() - t
@@ -71,7 +71,7 @@ def sustained_rate(out: Path, workers: int) -> float:
     From the parts' write times: the runs finished after the `workers`-th part, over the
     time from that part to the last. NaN with too few parts to tell.
     """
-    from sim.sweep_worker import part_records
+    from sim.runs.sweep_worker import part_records
 
     parts = sorted((p.stat().st_mtime, len(part_records(p)))
                    for p in (out / "runs").glob("part-*.parquet"))

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from sim.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs, field_table
+from sim.world.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 DOCS = Path(__file__).parent
 

@@ -1,4 +1,4 @@
-"""sim.analysis on small hand-written frames with answers worked out by hand."""
+"""sim.analysis.bands on small hand-written frames with answers worked out by hand."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import analysis as A
+from sim.analysis import bands as A
 
 QUARTERS = ["2025Q3", "2025Q4", "2026Q1"]
 

@@ -1,4 +1,4 @@
-"""The classroom page's model factory (sim.classroom) and page helpers, without a server.
+"""The classroom page's model factory (sim.app.classroom) and page helpers, without a server.
 
 Sliders come from the vocabulary and map to valid scenarios; bad values and combinations
 are caught as problems, never raised; event switches drop events; switching the treaty
@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sim import classroom as C  # noqa: E402
-from sim.scenario import _apply_set, load_scenario, parse_quarter  # noqa: E402
-from sim.vocabulary import Params, PowerAttrs, StateAttrs, field_table  # noqa: E402
+from sim.app import classroom as C  # noqa: E402
+from sim.scenario.scenarios import _apply_set, load_scenario, parse_quarter  # noqa: E402
+from sim.world.vocabulary import Params, PowerAttrs, StateAttrs, field_table  # noqa: E402
 
 TREATY = "event:china_central_asia_treaty_2025"
 BASELINE = load_scenario("baseline")
@@ -258,8 +258,8 @@ def test_the_model_stops_at_the_end_instead_of_raising():
 
 
 def test_runs_match_greatgame_runs_replications():
-    from sim.cli import DEFAULT_SEED
-    from sim.runner import derive_seeds
+    from sim.cli.main import DEFAULT_SEED
+    from sim.runs.runner import derive_seeds
 
     assert C.ROOT_SEED == DEFAULT_SEED
     assert [C.replication_seed(r) for r in range(3)] == derive_seeds(DEFAULT_SEED, 3)
@@ -270,7 +270,7 @@ def test_runs_match_greatgame_runs_replications():
 def test_simulate_is_greatgame_run_when_nothing_is_changed():
     import pandas as pd
 
-    from sim.runner import run_one
+    from sim.runs.runner import run_one
 
     out = C.simulate("baseline", replications=2, end="2016Q4")
     for r in (0, 1):
@@ -333,7 +333,7 @@ def test_largest_shift_names_the_term_that_moved():
 # --------------------------------------------------------------------------- the page
 
 def test_page_inputs_are_the_models_values():
-    from sim.app import model_params
+    from sim.app.page import model_params
 
     model = C.ClassroomModel(**{"powers.china.budget": 12.0, TREATY: False})
     params = model_params(model)
@@ -357,7 +357,7 @@ def test_page_inputs_are_the_models_values():
 
 
 def test_page_charts_draw_at_the_start_and_later():
-    from sim.app import map_figure, png, region_figure, region_summary, states_figure
+    from sim.app.page import map_figure, png, region_figure, region_summary, states_figure
 
     model = C.ClassroomModel()
     for _ in range(2):
@@ -376,16 +376,17 @@ def test_page_charts_draw_at_the_start_and_later():
 
 
 def test_the_batch_path_never_imports_the_page():
-    code = ("import sys, sim.cli, sim.runner, sim.io, sim.plots; sim.cli.build_parser(); "
-            "sim.cli.main(['scenarios']); "
-            "bad = [m for m in ('sim.app', 'sim.classroom', 'solara') if m in sys.modules]; "
+    code = ("import sys, sim.cli.main, sim.runs.runner, sim.runs.store, sim.output.plots; "
+            "sim.cli.main.build_parser(); sim.cli.main.main(['scenarios']); "
+            "bad = [m for m in ('sim.app.page', 'sim.app.classroom', 'solara') "
+            "if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
 
 def test_app_command_defaults_to_localhost():
-    from sim.cli import build_parser
+    from sim.cli.main import build_parser
 
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port) == ("127.0.0.1", 8765)

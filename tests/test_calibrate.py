@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import calibrate as C
-from sim import calibrate_report as R
-from sim import history as H
-from sim.cli import main
-from sim.runner import derive_seeds, run_batch
-from sim.scenario import load_scenario, scenarios_dir
-from sim.validation import history_fit
+from sim.analysis.validation import history_fit
+from sim.calibration import report as R
+from sim.calibration import search as C
+from sim.cli.main import main
+from sim.runs.runner import derive_seeds, run_batch
+from sim.scenario import history as H
+from sim.scenario.scenarios import load_scenario, scenarios_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--replications", "1", "--executor", "serial", "--profile-points", "2",
@@ -311,8 +311,8 @@ def test_executors_give_the_same_fit(tmp_path):
 
 def test_fast_facts_equal_the_mesa_runs(baseline):
     """The ensemble frames give the validate command's facts, observed text included."""
-    from sim.calibrate_facts import ensemble_frames
-    from sim.validation import check_facts
+    from sim.analysis.validation import check_facts
+    from sim.calibration.facts import ensemble_frames
 
     seeds = derive_seeds(11, 3)
     shares, metrics = ensemble_frames(baseline, seeds)

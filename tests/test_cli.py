@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import sim  # noqa: E402
-from sim.cli import main  # noqa: E402
+from sim.cli.main import main  # noqa: E402
 
 FAST = ["--replications", "2", "--end", "2016Q2"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def test_unexpected_error_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
     def boom(*a, **k):
         raise RuntimeError("kernel exploded\nsecond line")
 
-    monkeypatch.setattr("sim.runner.run_batch", boom)
+    monkeypatch.setattr("sim.runs.runner.run_batch", boom)
     out = tmp_path / "out"
     assert main(["run", "baseline", "--out", str(out), *FAST]) == 1
     err = capsys.readouterr().err
@@ -237,15 +237,15 @@ def test_validate_writes_tables_and_exit_code_follows_facts(tmp_path, capsys):
 
 
 def test_validate_exits_1_when_a_fact_fails(tmp_path, monkeypatch, capsys):
-    import sim.validation
+    import sim.analysis.validation
 
-    real = sim.validation.check_facts
+    real = sim.analysis.validation.check_facts
 
     def one_fails(shares, metrics):
         f = real(shares, metrics)
         f.loc[0, "passed"] = False
         return f
 
-    monkeypatch.setattr(sim.validation, "check_facts", one_fails)
+    monkeypatch.setattr(sim.analysis.validation, "check_facts", one_fails)
     assert main(["validate", "--replications", "1", "--out", str(tmp_path / "v")]) == 1
     assert "FAIL" in capsys.readouterr().out

@@ -1,13 +1,13 @@
-"""sim.compare: intervals against scipy, paired differences, overtaking, leaders, reuse."""
+"""sim.analysis.paired: intervals against scipy, paired differences, overtaking, leaders, reuse."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from sim import compare as C
-from sim.runner import derive_seeds, run_batch
-from sim.scenario import load_scenario
+from sim.analysis import paired as C
+from sim.runs.runner import derive_seeds, run_batch
+from sim.scenario.scenarios import load_scenario
 
 SEEDS = [11, 22, 33]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import DEMO_SCENARIOS, main
+from sim.cli.main import DEMO_SCENARIOS, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def test_packaging_ships_the_template_and_the_new_dependencies():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     deps = " ".join(meta["project"]["dependencies"])
     assert "jinja2" in deps and "scipy" in deps
-    assert "templates/*.j2" in meta["tool"]["setuptools"]["package-data"]["sim"]
+    assert "templates/*.j2" in meta["tool"]["setuptools"]["package-data"]["sim.output"]
     assert (ROOT / "sim" / "templates" / "report.html.j2").is_file()
 
 

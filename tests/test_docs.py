@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from sim.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs
+from sim.world.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs
 
 DOCS = Path(__file__).parent.parent / "docs"
 

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import reporters
-from sim.ensemble import Ensemble
-from sim.model import InfluenceModel
-from sim.scenario import list_scenarios, load_scenario
-from sim.vocabulary import Params, field_table
+from sim.engine import reporters
+from sim.engine.ensemble import Ensemble
+from sim.engine.model import InfluenceModel
+from sim.scenario.scenarios import list_scenarios, load_scenario
+from sim.world.vocabulary import Params, field_table
 
 ALL = tuple(reporters.MODEL_REPORTERS)
 TOL = 1e-12

@@ -1,13 +1,13 @@
-"""sim.explain: traced runs equal plain runs; the explain table adds up; reason; the CLI."""
+"""sim.analysis.explain: traced runs equal plain runs; the table adds up; reason; the CLI."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim import explain as E
-from sim.cli import main
-from sim.runner import derive_seeds, run_one
-from sim.scenario import load_scenario
+from sim.analysis import explain as E
+from sim.cli.main import main
+from sim.runs.runner import derive_seeds, run_one
+from sim.scenario.scenarios import load_scenario
 
 SEEDS = derive_seeds(20250617, 3)
 

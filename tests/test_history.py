@@ -6,7 +6,7 @@ from importlib import resources
 import pandas as pd
 import pytest
 
-from sim import history as H
+from sim.scenario import history as H
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""sim.io: result folders round-trip, carry a full manifest, and are written all or nothing."""
+"""sim.runs.store: result folders round-trip, carry a full manifest, are written all or nothing."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,9 +11,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import sim  # noqa: E402
-from sim import io  # noqa: E402
-from sim.runner import derive_seeds, run_batch  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.runs import store as io  # noqa: E402
+from sim.runs.runner import derive_seeds, run_batch  # noqa: E402
+from sim.scenario.scenarios import load_scenario  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 T0 = datetime(2025, 6, 17, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sim import kernels as K
+from sim.engine import kernels as K
 
 finite = st.floats(-50, 50, allow_nan=False, allow_infinity=False)
 positive = st.floats(0, 100, allow_nan=False, allow_infinity=False)

@@ -4,8 +4,8 @@ matplotlib.use("Agg")
 
 from matplotlib.patches import Polygon  # noqa: E402
 
-from sim.maps import CAPITALS, outlines, plot_region_map  # noqa: E402
-from sim.plots import POWER_COLOURS  # noqa: E402
+from sim.output.maps import CAPITALS, outlines, plot_region_map  # noqa: E402
+from sim.output.plots import POWER_COLOURS  # noqa: E402
 
 
 def test_outlines_cover_the_five_states_with_plausible_coordinates():

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.model import InfluenceModel
-from sim.runner import derive_seeds, run_one
-from sim.scenario import _apply_set, load_scenario
-from sim.vocabulary import Params, PowerAttrs, StateAttrs, field_table
+from sim.engine.model import InfluenceModel
+from sim.runs.runner import derive_seeds, run_one
+from sim.scenario.scenarios import _apply_set, load_scenario
+from sim.world.vocabulary import Params, PowerAttrs, StateAttrs, field_table
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_powers_act_in_a_random_order_drawn_from_the_model_rng(baseline):
 
 def test_move_order_matters(baseline, monkeypatch):
     """Rivals react to what those who moved earlier did this quarter."""
-    import sim.kernels as K
+    import sim.engine.kernels as K
 
     real = K.split_draws
     a = run_one(baseline.with_end("2017Q4"), seed=8).shares
@@ -124,7 +124,7 @@ def test_move_order_matters(baseline, monkeypatch):
         d = real(z, *shape)
         return d._replace(order=1.0 - d.order)
 
-    monkeypatch.setattr("sim.model.K.split_draws", reversed_order)
+    monkeypatch.setattr("sim.engine.model.K.split_draws", reversed_order)
     b = run_one(baseline.with_end("2017Q4"), seed=8).shares
     assert not np.allclose(a.share.to_numpy(), b.share.to_numpy())
 

@@ -1,4 +1,4 @@
-"""sim.plots: each chart returns what it drew on, draws what it should, writes nothing."""
+"""sim.output.plots: each chart returns what it drew on, draws what it should, writes nothing."""
 
 import os
 
@@ -14,9 +14,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sim import plots  # noqa: E402
-from sim.runner import derive_seeds, run_batch  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.output import plots  # noqa: E402
+from sim.runs.runner import derive_seeds, run_batch  # noqa: E402
+from sim.scenario.scenarios import load_scenario  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""sim.report and `greatgame compare`: files, numbers that match the CSVs, the page in a browser."""
+"""sim.output.report and `greatgame compare`: files, numbers matching the CSVs, the page."""
 
 import dataclasses
 import html
@@ -15,13 +15,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sim import compare as C  # noqa: E402
-from sim import plots  # noqa: E402
-from sim import report as R  # noqa: E402
-from sim import report_text as T  # noqa: E402
-from sim.cli import main  # noqa: E402
-from sim.runner import derive_seeds  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.analysis import paired as C  # noqa: E402
+from sim.cli.main import main  # noqa: E402
+from sim.output import plots  # noqa: E402
+from sim.output import report as R  # noqa: E402
+from sim.output import report_text as T  # noqa: E402
+from sim.runs.runner import derive_seeds  # noqa: E402
+from sim.scenario.scenarios import load_scenario  # noqa: E402
 
 END = "2027Q4"
 SEED = 20250617

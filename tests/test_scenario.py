@@ -18,15 +18,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sim.scenario as scenario_mod
-from sim.scenario import (
+import sim.scenario.scenarios as scenario_mod
+from sim.scenario.scenarios import (
     ScenarioError,
     expand_target,
     list_scenarios,
     load_scenario,
     scenarios_dir,
 )
-from sim.vocabulary import PowerAttrs, StateAttrs, field_table
+from sim.world.vocabulary import PowerAttrs, StateAttrs, field_table
 
 SHIPPED = sorted(scenarios_dir().glob("*.yaml"))
 EVENT_FILES = sorted((scenarios_dir() / "events").glob("*.yaml"))

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.scenario import ScenarioError
-from sim.sweep import done_records, execute, load_sweep
-from sim.sweepspec import load_sweep_file, run_seed, sweeps_dir
+from sim.cli.main import main
+from sim.runs.sweep import done_records, execute, load_sweep
+from sim.scenario.scenarios import ScenarioError
+from sim.scenario.sweepfile import load_sweep_file, run_seed, sweeps_dir
 
 ROOT = Path(__file__).parent.parent
 
@@ -140,7 +140,7 @@ def test_seeds_depend_on_point_and_replication_not_on_scenario(small):
 
 def test_sweep_rows_match_single_runs(small, tmp_path):
     """A sweep run is the same run `run_one` gives for its scenario, parameters and seed."""
-    from sim.runner import run_one
+    from sim.runs.runner import run_one
 
     plan = load_sweep_file(small)
     execute(plan, tmp_path / "out", executor="serial")
@@ -191,7 +191,7 @@ def test_parts_are_streamed_and_indexed(small, tmp_path):
 
 def test_a_chunk_written_twice_replaces_itself(small, tmp_path):
     """A chunk run again (its worker's pool broke after it wrote) must not double its rows."""
-    from sim.sweep_worker import ChunkTask, store_chunk
+    from sim.runs.sweep_worker import ChunkTask, store_chunk
 
     plan = load_sweep_file(small)
     out = tmp_path / "out"
@@ -210,7 +210,7 @@ def test_a_failing_writer_fails_the_chunk_and_leaves_no_part(small, tmp_path, mo
     """A full disk is not a failing run: nothing is retried, recorded or left half-written."""
     import pyarrow.parquet as pq
 
-    from sim.sweep_worker import ChunkTask, store_chunk
+    from sim.runs.sweep_worker import ChunkTask, store_chunk
 
     plan = load_sweep_file(small)
     out = tmp_path / "out"
@@ -228,21 +228,21 @@ def test_a_failing_writer_fails_the_chunk_and_leaves_no_part(small, tmp_path, mo
 
 def test_bands_equal_a_direct_computation(tmp_path, monkeypatch):
     """The streamed bands equal pandas on the full rows, with a failed run left out."""
-    import sim.sweep_worker
-    from sim.sweep import band_table, region_cube
+    import sim.runs.sweep_worker
+    from sim.runs.sweep import band_table, region_cube
 
     plan = load_sweep_file(write_sweep(tmp_path, SMALL.replace("replications: 2",
                                                                "replications: 5")
                                        .format(chunk=4)))
     bad_seed = plan.runs()[7].seed
-    real = sim.sweep_worker.simulate
+    real = sim.runs.sweep_worker.simulate
 
     def flaky(scenarios, seeds, *rest):
         if bad_seed in seeds:
             raise FloatingPointError("boom")
         return real(scenarios, seeds, *rest)
 
-    monkeypatch.setattr(sim.sweep_worker, "simulate", flaky)
+    monkeypatch.setattr(sim.runs.sweep_worker, "simulate", flaky)
     out = tmp_path / "out"
     execute(plan, out, executor="serial")
     df = load_sweep(out)
@@ -289,18 +289,18 @@ def test_folder_with_another_sweep_is_refused(small, tmp_path, capsys):
 @pytest.mark.parametrize("engine", ["mesa", "ensemble"])
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(small, tmp_path, monkeypatch, capsys,
                                                         engine):
-    import sim.sweep_worker
+    import sim.runs.sweep_worker
 
     plan = load_sweep_file(small)
     bad_seed = plan.runs()[2].seed
-    real = sim.sweep_worker.simulate
+    real = sim.runs.sweep_worker.simulate
 
     def flaky(scenarios, seeds, eng, *rest):
         if bad_seed in seeds:
             raise FloatingPointError("overflow in a kernel")
         return real(scenarios, seeds, eng, *rest)
 
-    monkeypatch.setattr(sim.sweep_worker, "simulate", flaky)
+    monkeypatch.setattr(sim.runs.sweep_worker, "simulate", flaky)
     out = tmp_path / "out"
     assert main(["sweep", str(small), "--out", str(out), "--executor", "serial",
                  "--engine", engine]) == 1

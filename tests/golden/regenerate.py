@@ -10,8 +10,8 @@ change) and commit the new file together with the change.
 
 from pathlib import Path
 
-from sim.runner import derive_seeds, run_batch
-from sim.scenario import load_scenario
+from sim.runs.runner import derive_seeds, run_batch
+from sim.scenario.scenarios import load_scenario
 
 ROOT_SEED = 20250617
 REPLICATIONS = 4

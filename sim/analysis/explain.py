@@ -1,0 +1,335 @@
+"""Why a state's tilt moved: each partner's alignment score split into its terms.
+
+Each quarter a state scores every partner (economic benefit, security, sentiment, minus
+dependence cost and hedging; `sim.engine.kernels.alignment_scores`) and moves its tilt (the share
+of its alignment each partner gets) part of the way toward a logit choice over the scores.
+`explain` runs a scenario with one or more seeds to a quarter, records the terms a year (or
+any span) before and at that quarter, and returns them side by side with the tilt change;
+`reason` turns that table into one sentence naming the term that moved most.
+
+`trace` runs a model and records the terms of every quarter; `sim.output.report` uses it so that
+comparison runs carry their explanations. Runs here are the same as `sim.runs.runner.run_one`'s
+(same model, same seed, same steps). No files, no printing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.engine.model import InfluenceModel
+from sim.runs.runner import RunResult, collect
+from sim.scenario.scenarios import Scenario, format_quarter, parse_quarter
+
+TERMS = ("economy", "security", "sentiment", "dependence", "hedging")
+"""The terms of a partner's alignment score, in the order they are shown."""
+
+TERM_LABELS = {
+    "economy": "economic benefit",
+    "security": "security",
+    "sentiment": "sentiment",
+    "dependence": "dependence cost",
+    "hedging": "hedging",
+    "score": "total score",
+    "tilt": "tilt",
+}
+"""Plain names of the terms (the dependence and hedging terms enter with a minus sign)."""
+
+TRACE_COLUMNS = ["scenario", "replication", "seed", "quarter", "state", "power", *TERMS,
+                 "score", "tilt"]
+VALUES = (*TERMS, "score", "tilt")
+
+
+class ExplainError(ValueError):
+    """An unknown state, or a quarter outside the scenario's period."""
+
+
+# --------------------------------------------------------------------------- tracing
+
+def _snapshot(model: InfluenceModel) -> dict[str, np.ndarray]:
+    w = model.world
+    return {k: w.terms[k].copy() for k in (*TERMS, "score")} | {"tilt": w.tilt.copy()}
+
+
+def _trace_frame(model: InfluenceModel, snaps: list[tuple[str, dict[str, np.ndarray]]],
+                 replication: int, seed: int) -> pd.DataFrame:
+    w = model.world
+    J, S = w.n_partners, w.n_states
+    T = len(snaps)
+    data: dict[str, object] = {
+        "scenario": model.scenario.name,
+        "replication": replication,
+        "seed": np.int64(seed),
+        "quarter": np.repeat([q for q, _ in snaps], J * S),
+        "state": np.tile(np.tile(w.states, J), T),
+        "power": np.tile(np.repeat(w.partners, S), T),
+    }
+    for k in VALUES:
+        data[k] = np.stack([s[k] for _, s in snaps]).ravel()
+    return pd.DataFrame(data, columns=TRACE_COLUMNS)
+
+
+def run_traced(scenario: Scenario, seed: int, replication: int = 0,
+               until: str | None = None) -> tuple[RunResult, pd.DataFrame]:
+    """Run like `sim.runs.runner.run_one`, also recording every quarter's alignment terms.
+
+    Args:
+        scenario: A validated scenario.
+        seed: The run's seed.
+        replication: Index recorded with the rows.
+        until: Stop after this quarter (default: the end of the period).
+
+    Returns:
+        The run's tidy results (identical to `run_one`'s when run to the end) and its trace:
+        rows scenario, replication, seed, quarter, state, power (every partner, `other`
+        included), the terms, score and tilt (after the quarter's move).
+    """
+    model = InfluenceModel(scenario, rng=seed)
+    end = scenario.end if until is None else parse_quarter(until)
+    snaps = []
+    while model.quarter < end:
+        model.step()
+        snaps.append((model.quarter_label, _snapshot(model)))
+    return collect(model, replication, seed), _trace_frame(model, snaps, replication, seed)
+
+
+def run_traced_many(scenario: Scenario, runs: Sequence[tuple[int, int]],
+                    label: str | None = None) -> tuple[RunResult, pd.DataFrame]:
+    """Run `run_traced` for (replication, seed) pairs and stack the results.
+
+    Args:
+        scenario: A validated scenario.
+        runs: (replication index, seed) pairs.
+        label: Scenario label written in the `scenario` column (default: its name).
+
+    Returns:
+        Stacked results and traces, in the order of `runs`.
+    """
+    results, traces = [], []
+    for rep, seed in runs:
+        r, t = run_traced(scenario, seed, rep)
+        results.append(r)
+        traces.append(t)
+    result, trace = RunResult.concat(results), pd.concat(traces, ignore_index=True)
+    if label is not None:
+        for frame in (result.shares, result.metrics, result.events, trace):
+            frame["scenario"] = label
+    return result, trace
+
+
+# --------------------------------------------------------------------------- explaining
+
+def check_quarter(scenario: Scenario, quarter: str, what: str = "quarter") -> int:
+    """Quarter label -> index, checked against the scenario's period.
+
+    Raises:
+        ExplainError: malformed, or outside the period.
+    """
+    try:
+        q = parse_quarter(quarter)
+    except ValueError as e:
+        raise ExplainError(f"{what}: {e}") from None
+    if not scenario.start <= q <= scenario.end:
+        raise ExplainError(f"{what} {quarter} is outside {scenario.name}'s period "
+                           f"{format_quarter(scenario.start)}–{format_quarter(scenario.end)}")
+    return q
+
+
+def check_state(scenario: Scenario, state: str) -> str:
+    """Return the state's name (case-insensitive match).
+
+    Raises:
+        ExplainError: no such state in the scenario's world.
+    """
+    states = scenario.world.state_names
+    match = next((s for s in states if s.lower() == str(state).strip().lower()), None)
+    if match is None:
+        raise ExplainError(f"unknown state {state!r} (states: {', '.join(states)})")
+    return match
+
+
+def explain_trace(trace: pd.DataFrame, state: str, quarter: str, before: str) -> pd.DataFrame:
+    """The explain table from recorded traces (`run_traced`): mean over the runs in `trace`.
+
+    Args:
+        trace: Traces of one scenario, one or more runs, covering both quarters.
+        state: The state.
+        quarter: The quarter after the move.
+        before: The quarter before it.
+
+    Returns:
+        See `explain`.
+
+    Raises:
+        ExplainError: the trace lacks the state or a quarter.
+    """
+    t = trace[(trace["state"] == state) & trace["quarter"].isin([before, quarter])]
+    for q in (before, quarter):
+        if not (t["quarter"] == q).any():
+            raise ExplainError(f"no recorded quarter {q} for {state}")
+    n = int(t["replication"].nunique())
+    means = t.groupby(["quarter", "power"], sort=False)[list(VALUES)].mean()
+    powers = list(dict.fromkeys(t["power"]))
+    b = means.loc[before].reindex(powers)
+    a = means.loc[quarter].reindex(powers)
+    out = pd.DataFrame({"scenario": t["scenario"].iloc[0], "state": state,
+                        "quarter_before": before, "quarter": quarter, "n_runs": n,
+                        "power": powers})
+    weight = ((b["tilt"] + a["tilt"]) / 2.0).to_numpy()
+    for k in VALUES:
+        out[f"{k}_before"] = b[k].to_numpy()
+        out[f"{k}_after"] = a[k].to_numpy()
+        out[f"{k}_change"] = out[f"{k}_after"] - out[f"{k}_before"]
+    for k in (*TERMS, "score"):
+        ch = out[f"{k}_change"].to_numpy()
+        out[f"{k}_pull"] = ch - float(np.sum(weight * ch) / np.sum(weight))
+    return out
+
+
+def explain(scenario: Scenario, state: str, quarter: str, seed: int | Sequence[int], *,
+            before: str | None = None, lag_quarters: int = 4) -> pd.DataFrame:
+    """Why a state's tilt moved between two quarters: each partner's score, term by term.
+
+    Runs the scenario with the seed (or each seed, then averages) up to `quarter`.
+
+    Args:
+        scenario: A validated scenario.
+        state: A state of its world (case-insensitive).
+        quarter: The quarter after the move, YYYYQn.
+        seed: A run seed, or several (the table is then the mean over the runs).
+        before: The quarter before the move (default: `lag_quarters` before `quarter`).
+        lag_quarters: Default span, in quarters.
+
+    Returns:
+        One row per partner (the powers and `other`): scenario, state, quarter_before,
+        quarter, n_runs, power, then for each of the terms (economy, security, sentiment,
+        dependence, hedging), the score and the tilt: `<x>_before`, `<x>_after`,
+        `<x>_change`. Terms are in score points, with their sign (dependence and hedging
+        are costs, zero or negative); tilt is a fraction of the state's alignment. For the
+        terms and score, `<x>_pull` is the change minus the tilt-weighted mean change over
+        all partners: what moves the state's target tilt toward (positive) or away from
+        (negative) the partner, since the target is a logit choice over scores.
+
+    Raises:
+        ExplainError: unknown state, malformed quarter, or a quarter outside the period or
+            `before` not earlier than `quarter`.
+    """
+    state = check_state(scenario, state)
+    q = check_quarter(scenario, quarter)
+    if before is None:
+        b = q - lag_quarters
+        if b < scenario.start:
+            raise ExplainError(f"no quarter {lag_quarters} quarters before {quarter}: "
+                               f"{scenario.name} starts in {format_quarter(scenario.start)}")
+    else:
+        b = check_quarter(scenario, before, "before")
+    if b >= q:
+        raise ExplainError(f"before ({format_quarter(b)}) must be earlier than {quarter}")
+    seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+    if not seeds:
+        raise ExplainError("no seed given")
+    traces = [run_traced(scenario, s, i, until=format_quarter(q))[1]
+              for i, s in enumerate(seeds)]
+    return explain_trace(pd.concat(traces, ignore_index=True), state, format_quarter(q),
+                         format_quarter(b))
+
+
+# --------------------------------------------------------------------------- reason
+
+def _name(x: str) -> str:
+    return "the rest of the world" if x == "other" else (
+        {"eu": "the EU", "us": "the US"}.get(x, x.replace("_", " ").title()))
+
+
+def reason(table: pd.DataFrame, power: str | None = None) -> str:
+    """One sentence: which way the tilt moved and the term that pulled it most.
+
+    Args:
+        table: `explain` output.
+        power: The partner to explain (default: the one whose tilt changed most).
+
+    Returns:
+        E.g. "From 2026Q2 to 2027Q2 Kyrgyzstan leaned away from China (tilt 24.1% to
+        21.0%), mostly because of sentiment (pull -0.050 score points against the other
+        partners' average)."
+    """
+    t = table.reset_index(drop=True)
+    if power is None:
+        i = int(t["tilt_change"].abs().to_numpy().argmax())
+    else:
+        hits = t.index[t["power"] == power]
+        if not len(hits):
+            raise ExplainError(f"unknown partner {power!r}")
+        i = int(hits[0])
+    r = t.iloc[i]
+    state = str(r["state"]).replace("_", " ").title()
+    change = float(r["tilt_change"])
+    who = _name(str(r["power"]))
+    span = f"From {r['quarter_before']} to {r['quarter']}"
+    tilt = f"tilt {r['tilt_before']:.1%} to {r['tilt_after']:.1%}"
+    pulls = {k: float(r[f"{k}_pull"]) for k in TERMS}
+    if change == 0:
+        return f"{span} {state}'s tilt toward {who} did not change ({tilt})."
+    direction = "toward" if change > 0 else "away from"
+    same_sign = {k: v for k, v in pulls.items() if v * change > 0}
+    pool = same_sign or pulls
+    term = max(pool, key=lambda k: abs(pool[k]))
+    lead = "mostly because of" if same_sign else "although no term pulled that way; the " \
+        "largest pull was"
+    return (f"{span} {state} leaned {direction} {who} ({tilt}), {lead} "
+            f"{TERM_LABELS[term]} (pull {pulls[term]:+.3f} score points against the "
+            "partners' tilt-weighted average).")
+
+
+# --------------------------------------------------------------------------- text
+
+def _f3(x: float) -> str:
+    return f"{round(float(x), 3) + 0.0:+.3f}"
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned others, a rule under the header."""
+    cells = [list(headers), *[list(r) for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    return [line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])]
+
+
+def describe(table: pd.DataFrame) -> str:
+    """The explain table as text, for the terminal.
+
+    Tilt and term changes per partner, then every term before and after (the table's
+    numbers, rounded).
+    """
+    r0 = table.iloc[0]
+    state = str(r0["state"]).replace("_", " ").title()
+    b, a = r0["quarter_before"], r0["quarter"]
+    n = int(r0["n_runs"])
+    head = [f"Why {state}'s tilt moved: {r0['scenario']}, {b} to {a} "
+            f"(mean of {n} run{'s' if n != 1 else ''})",
+            f"tilt = share of {state}'s alignment each partner gets (adds up to 100%); score "
+            "terms in score points.", ""]
+    main = _text_table(
+        ["partner", f"tilt {b}", f"tilt {a}", "change", *[f"Δ {t}" for t in TERMS],
+         "Δ score", "score pull"],
+        [[_name(str(r["power"])), f"{r['tilt_before']:.1%}", f"{r['tilt_after']:.1%}",
+          f"{(r['tilt_change']) * 100:+.1f} pt",
+          *[_f3(r[f'{t}_change']) for t in TERMS], _f3(r["score_change"]),
+          _f3(r["score_pull"])] for _, r in table.iterrows()])
+    rows = []
+    for _, r in table.iterrows():
+        for t in (*TERMS, "score"):
+            rows.append([_name(str(r["power"])), TERM_LABELS[t],
+                         *[_f3(r[f"{t}_{part}"]) for part in ("before", "after", "change",
+                                                               "pull")]])
+    long = _text_table(["partner", "term", b, a, "change", "pull"], rows)
+    note = ["", "Each term before and after (dependence cost and hedging are subtracted, so "
+            "zero or negative; pull = change minus the partners' tilt-weighted mean change, "
+            "> 0 draws the state toward the partner):", ""]
+    return "\n".join(head + main + note + long)

@@ -1,0 +1,4 @@
+"""The greatgame command: parse, call, print.
+
+One module per command family. Nothing imports it.
+"""

@@ -1,0 +1,249 @@
+"""The `greatgame sweep` and `greatgame sensitivity` commands (argument parsing and output).
+
+Calls `sim.scenario.sweepfile`, `sim.runs.sweep`, `sim.analysis.sensitivity` and the sweep
+charts; no modelling logic. Registered into the main parser by `sim.cli.main.build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from sim.cli.main import _err
+from sim.runs.executors import EXECUTORS
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    state = {"bar": None}
+
+    def update(done: int, total: int) -> None:
+        bar = state["bar"]
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, initial=done, desc=desc, unit="run",
+                                      file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        else:
+            bar.update(done - bar.n)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return update, close
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _execute(plan, out: Path, args, desc: str):
+    """Run a plan with a progress bar; Ctrl-C leaves finished chunks saved."""
+    from sim.runs.sweep import SweepFolderError, execute
+
+    update, close = _progress_bar(desc)
+    try:
+        return execute(plan, out, executor=args.executor, workers=args.workers,
+                       scheduler=args.scheduler, resume=args.resume, progress=update,
+                       engine=args.engine)
+    except SweepFolderError as e:
+        raise _UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        close()
+        from sim.runs.sweep import done_records
+
+        n = len(done_records(out))
+        _err(f"interrupted: {n} of {plan.n_runs} runs are saved in {out}; "
+             "run the same command with --resume to finish")
+        raise
+    finally:
+        close()
+
+
+class _UsageError(ValueError):
+    """Bad input found here (folder clash, bad outcome): one line, exit 2."""
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a sweep file."""
+    from sim.output.sweep_plots import plot_outcome_vs_parameters, plot_sweep_bands
+    from sim.runs import sweep as S
+    from sim.scenario.sweepfile import load_sweep_file
+
+    plan = load_sweep_file(args.sweep, replications=args.replications, seed=args.seed,
+                           out=args.out)
+    out = Path(plan.out)
+    started = time.time()
+    print(f"sweep {plan.name}: {len(plan.scenario_paths)} scenario(s) x {len(plan.points)} "
+          f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
+          f"executor {args.executor}, engine {args.engine}", file=sys.stderr)
+    outcome = _execute(plan, out, args, plan.name)
+    S.write_manifest(plan, out, outcome, started, command=sys.argv)
+
+    cube = S.region_cube(out)
+    band = S.band_table(cube, by_point=True)
+    summary = S.summary_table(band, plan)
+    tmp = out / ".summary.csv.tmp"
+    summary.to_csv(tmp, index=False)
+    os.replace(tmp, out / "summary.csv")
+    pooled = S.band_table(cube, by_point=False)
+    del cube
+    if not pooled.empty:
+        _save(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
+    if plan.parameters:
+        final = S.final_outcomes(out, plan)
+        if not final.empty:
+            _save(plot_outcome_vs_parameters(final, list(plan.parameters)),
+                  out / "outcome_vs_parameters.png")
+
+    done = outcome.done_before + outcome.ran
+    rate = outcome.ran / outcome.seconds if outcome.seconds > 0 else float("nan")
+    print(f"{done} of {plan.n_runs} runs done ({outcome.ran} now, {outcome.done_before} "
+          f"before) in {outcome.seconds:.1f} s, {rate:.1f} runs/s")
+    failed = [r for r in S.done_records(out) if r.get("status") != "ok"]
+    if failed:
+        print(f"{len(failed)} run(s) failed (listed in manifest.json):")
+        for r in failed[:10]:
+            print(f"  run {r['run_id']} {r['scenario']} point {r['point']} seed {r['seed']} "
+                  f"{r['params']}: {r['error']}")
+    _print_summary(summary, list(plan.parameters))
+    print(f"results: {out}  (read with sim.load_sweep({str(out)!r}))")
+    return 1 if failed else 0
+
+
+def _print_summary(summary, parameters: list[str]) -> None:
+    if summary.empty:
+        return
+    last = summary.quarter.max()
+    s = summary[summary.quarter == last]
+    piv = s.pivot_table(index=["scenario", "point"], columns="power", values="mean")
+    powers = [p for p in ("china", "russia", "eu", "us", "other") if p in piv.columns]
+    values = s.drop_duplicates(["scenario", "point"]).set_index(["scenario", "point"])
+    short = [p.split(".")[-1] if not p.startswith("events.") else p.split(".")[1][:12] + "."
+             + p.split(".")[-2] for p in parameters]
+    print(f"mean regional share at {last}, by scenario and parameter point:")
+    print("  ".join([f"{'scenario':16s}", *[f"{h:>14s}" for h in short],
+                     *[f"{p:>7s}" for p in powers]]))
+    for (scen, point), row in piv.head(40).iterrows():
+        pv = [f"{values.loc[(scen, point), name]:14.4g}" for name in parameters]
+        print("  ".join([f"{scen:16s}", *pv, *[f"{row[p]:7.1%}" for p in powers]]))
+    if len(piv) > 40:
+        print(f"... {len(piv) - 40} more rows in summary.csv")
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Sobol or Morris indices of one outcome over a sweep file's parameter ranges."""
+    from sim.analysis import sensitivity as SA
+    from sim.output.sweep_plots import plot_sensitivity
+    from sim.runs.sweep import load_sweep
+    from sim.scenario.scenarios import load_scenario
+    from sim.scenario.sweepfile import load_sweep_file
+
+    plan = load_sweep_file(args.sweep, seed=args.seed)
+    first = load_scenario(next(iter(plan.scenario_paths.values())))
+    try:
+        outcome = SA.parse_outcome(args.outcome, first.world.power_names,
+                                   ["region", *first.world.state_names])
+        prob = SA.problem(plan)
+    except ValueError as e:
+        raise _UsageError(str(e)) from None
+    n = args.samples or (16 if args.method == "sobol" else 10)
+    x = SA.sample(prob, args.method, n, plan.root_seed)
+    reps = args.replications or plan.replications
+    out = Path(args.out or f"{plan.out}-{args.method}")
+    eval_plan = SA.evaluation_plan(plan, x, args.method, outcome, reps, str(out))
+    print(f"sensitivity ({args.method}) of {outcome} over {prob['num_vars']} parameters: "
+          f"{len(x)} sample points x {reps} replication(s) = {eval_plan.n_runs} runs",
+          file=sys.stderr)
+    started = time.time()
+    res = _execute(eval_plan, out, args, f"{plan.name} {args.method}")
+    from sim.runs.sweep import write_manifest
+
+    write_manifest(eval_plan, out, res, started, command=sys.argv)
+    y = SA.outcome_values(load_sweep(out), outcome, len(x))
+    table = SA.analyse(prob, args.method, x, y, plan.root_seed)
+    tmp = out / ".indices.csv.tmp"
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out / "indices.csv")
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(9, 0.5 * len(table) + 2))
+    plot_sensitivity(table, args.method, str(outcome), ax=ax)
+    _save(ax.figure, out / "sensitivity.png")
+    print(f"{args.method} indices for {outcome} (mean {y.mean():.1%}, sd {y.std():.1%} "
+          f"over the sample):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"results: {out}")
+    return 0
+
+
+def add_parsers(sub, common, fmt) -> None:
+    """Register `sweep` and `sensitivity` on the main parser's subparsers."""
+    from sim.cli.main import _positive_int, _seed
+
+    def executor_args(p):
+        p.add_argument("--executor", choices=EXECUTORS, default="processes",
+                       help="where runs execute: in this process, a local process pool, "
+                            "or Dask distributed")
+        p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                       help="worker processes (default: all cores; ignored with --scheduler)")
+        p.add_argument("--scheduler", metavar="ADDR", default=None,
+                       help="address of an existing Dask scheduler, tcp://HOST:PORT "
+                            "(with --executor dask; default: start a LocalCluster)")
+        p.add_argument("--engine", choices=("ensemble", "mesa"), default="ensemble",
+                       help="ensemble: each chunk of runs advances as one vectorised batch; "
+                            "mesa: one Mesa model per run (same numbers, much slower)")
+        p.add_argument("--resume", action="store_true",
+                       help="finish an interrupted sweep in the same folder: only missing "
+                            "runs are run")
+
+    s = sub.add_parser("sweep", formatter_class=fmt, parents=[common],
+                       help="run a sweep of scenarios x parameters x replications",
+                       description="Run every run of a sweep file in chunks, streaming "
+                                   "results to Parquet parts; resumable. Options override "
+                                   "the file.")
+    s.add_argument("sweep", metavar="SWEEP.yaml",
+                   help="a sweep file, or the name of one in scenarios/sweeps/")
+    s.add_argument("--out", metavar="DIR", default=None,
+                   help="result folder (default: the file's `out`, else "
+                        "results/sweeps/<name>)")
+    s.add_argument("-n", "--replications", type=_positive_int, default=None, metavar="N",
+                   help="replications per scenario and point (default: the file's)")
+    s.add_argument("--seed", type=_seed, default=None, metavar="S",
+                   help="root seed (default: the file's)")
+    executor_args(s)
+    s.set_defaults(func=cmd_sweep)
+
+    a = sub.add_parser("sensitivity", formatter_class=fmt, parents=[common],
+                       help="Sobol or Morris sensitivity indices (SALib)",
+                       description="Sample the sweep file's parameter ranges with SALib, run "
+                                   "the first scenario at every sample point and report "
+                                   "Sobol (S1, ST) or Morris (mu*, sigma) indices of one "
+                                   "outcome, with a chart.")
+    a.add_argument("sweep", metavar="SWEEP.yaml",
+                   help="a sweep file with parameter ranges ({min, max})")
+    a.add_argument("--method", choices=("sobol", "morris"), default="morris",
+                   help="Sobol (variance-based; N x (D + 2) runs) or Morris (elementary "
+                        "effects; N x (D + 1) runs)")
+    a.add_argument("--outcome", default="china.region.2035Q4", metavar="POWER.AREA.QUARTER",
+                   help="the outcome analysed: a power's share in region-or-state at a "
+                        "quarter")
+    a.add_argument("--samples", type=_positive_int, default=None, metavar="N",
+                   help="SALib base sample size: Sobol N (a power of 2; default 16) or "
+                        "Morris trajectories (default 10)")
+    a.add_argument("-n", "--replications", type=_positive_int, default=None, metavar="N",
+                   help="replications per sample point, averaged (default: the file's)")
+    a.add_argument("--seed", type=_seed, default=None, metavar="S",
+                   help="root seed for sampling and runs (default: the file's)")
+    a.add_argument("--out", metavar="DIR", default=None,
+                   help="result folder (default: the sweep's out folder + -<method>)")
+    executor_args(a)
+    a.set_defaults(func=cmd_sensitivity)

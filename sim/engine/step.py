@@ -1,0 +1,253 @@
+"""One quarter of the model on the world arrays, for one run or a batch of runs.
+
+These functions are the single definition of the model's schedule and bookkeeping: the
+Mesa agents call them for their own row or column, and the ensemble engine calls them for
+a whole batch of runs at once (arrays with a leading batch axis). All behavioural
+arithmetic is in `sim.engine.kernels`; here arrays are sliced, combined and stored. Indexing
+uses `...` for the batch axis: power arrays `(..., P)`, state arrays `(..., S)`, pair
+arrays `(..., J, S)` with J = powers then `other`, sector arrays `(..., P, S, K)`.
+No Mesa import, no I/O.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.engine import kernels as K
+from sim.engine.kernels import QuarterDraws
+from sim.world.vocabulary import CHANNELS
+
+SENTIMENT_KEYS = ("sentiment_jobs", "sentiment_growth", "sentiment_labour", "sentiment_debt")
+ALIGN_KEYS = ("align_economy", "align_security", "align_sentiment", "align_dependence",
+              "align_hedging")
+
+
+def _other_col(w, values, param: str):
+    """Append `other`'s value (a parameter) to a per-power array: (..., P) -> (..., J)."""
+    tail = np.broadcast_to(w.p(param, 1), values.shape[:-1] + (1,))
+    return np.concatenate([values, tail], axis=-1)
+
+
+def outlook(w) -> dict[str, np.ndarray]:
+    """What every power sees of the states: sector endowments, risk, size, openness, values."""
+    P = w.n_powers
+    debt_to_gdp = (K.rsum(w.debt, axis=-2) + w.hidden_debt) / w.gdp
+    endowment = K.sector_endowment(w.oil, w.gas, w.metals, w.uranium, w.transit, w.labour,
+                                   w.connectivity, w.local_processing,
+                                   w.p("mining_processing_penalty", 1))
+    risk = K.project_risk(w.fragility, debt_to_gdp, w.p("risk_fragility", 1),
+                          w.p("risk_debt", 1))
+    size = K.economic_size(w.gdp, w.p("size_elasticity", 1))
+    openness = w.effective_openness()[..., :P, :]
+    values = K.project_values(w.priority, endowment, openness, risk, size, w.connectivity,
+                              w.p("fdi_connectivity_elasticity", 1), w.strategic_corridor,
+                              w.transit)
+    return {"openness": openness, "values": values}
+
+
+def _security(w, openness) -> np.ndarray:
+    """Each power's split of its security effort over the states, (..., P, S)."""
+    P = w.n_powers
+    capacity = w.security_capacity * w.security_credibility * w.attention
+    sec_values = w.security_demand[..., None, :] * openness + w.security_ties[..., :P, :]
+    return K.security_split(capacity, sec_values, w.p("security_temperature", 2))
+
+
+def plan_quarter(w, draws: QuarterDraws) -> dict[str, np.ndarray]:
+    """The start of a quarter for every power at once: budgets, project utilities, security.
+
+    None of this depends on the order of moves (each power's own rows and the states as
+    they stand), so it is done for all powers before anyone moves. What does depend on
+    the order, reacting to rivals who moved earlier this quarter, is `power_step`.
+
+    Returns:
+        What `power_step` needs: quarterly budget (..., P), project utility (..., P, S, K),
+        accepted share of spending, loan rate and rivals' weights per pair (..., P, S).
+    """
+    P = w.n_powers
+    seen = outlook(w)
+    w.budget[...] = K.grow_budget(w.budget, w.budget_growth, draws.budget,
+                                  w.p("budget_shock_sd", 1))
+    decay = w.p("security_effort_decay", 2)
+    effort = w.security_effort[..., :P, :]
+    w.security_effort[..., :P, :] = ((1.0 - decay) * effort
+                                     + decay * _security(w, seen["openness"]))
+    # States decline the part of the loans they do not want; the rest is accepted.
+    lend = w.lending_share[..., :, None]
+    appetite = w.borrowing_appetite[..., None, :]
+    return {
+        "budget_q": w.budget * w.attention / 4.0,
+        "utility": K.project_utility(seen["values"], draws.alloc, w.p("allocation_noise", 3)),
+        "accepted": 1.0 - lend * (1.0 - appetite),
+        "loan_rate": lend * appetite,
+        "rival_weight": K.rival_weight(w.flow_avg),
+    }
+
+
+def _at(mover) -> tuple:
+    """Index of each run's mover: an int for one run, (runs, movers) for a batch."""
+    idx = np.asarray(mover)
+    if idx.ndim == 0:
+        return (int(idx),)
+    return (np.arange(idx.shape[0]), idx)
+
+
+def power_step(w, mover, plan: dict[str, np.ndarray]) -> None:
+    """The mover of each run splits its quarterly budget over (state, sector) projects.
+
+    `mover` is a power index (one run, Mesa) or one index per run (a batch, a different
+    power in each run). Spending reacts to rivals who already moved this quarter, so this
+    is the part of a power's quarter that follows the order of moves; `plan` comes from
+    `plan_quarter`. Only the mover's rows are computed and stored.
+    """
+    at = _at(mover)
+    signal = K.rival_signal(w.flow_latest, w.flow_avg, plan["rival_weight"])[at]  # (..., S)
+    spend = K.allocate_utility(plan["budget_q"][at], plan["utility"][at], signal,
+                               w.rival_response[at], w.p("allocation_temperature", 2))
+    flow = spend * plan["accepted"][at][..., None]
+    latest = K.rsum(flow, axis=-1)
+    w.flow[at] = flow
+    w.flow_latest[at] = latest
+    w.loans[at] = K.rsum(spend, axis=-1) * plan["loan_rate"][at]
+    w.engagement[at] = K.rsum(latest, axis=-1)
+
+
+def state_step(w, s: slice, draws: QuarterDraws) -> None:
+    """One quarter of the states in column slice `s`: economy, society, alignment.
+
+    A StateAgent passes its own column; the ensemble passes every state of every run.
+    """
+    P, o = w.n_powers, w.n_partners - 1
+    gdp_old = w.gdp[..., s].copy()
+
+    # Economy: investment inflow, growth, connectivity, stocks, debt, trade, remittances.
+    inflow_p = 4.0 * w.flow_latest[..., :, s]  # (..., P, s) USD bn/yr
+    total_inflow = K.rsum(inflow_p, axis=-2)
+    gdp, rate = K.grow_gdp(gdp_old, w.gdp_growth[..., s], total_inflow,
+                           w.p("growth_from_investment", 1), draws.gdp[..., s],
+                           w.p("gdp_shock_sd", 1))
+    w.gdp[..., s], w.growth_rate[..., s] = gdp, rate
+    transport = 4.0 * K.rsum(w.flow[..., :, s, K.SECTOR_TRANSPORT], axis=-2)
+    w.connectivity[..., s] = K.improve_connectivity(w.connectivity[..., s], transport, gdp,
+                                                    w.p("connectivity_gain", 1))
+    ratio = gdp / gdp_old
+    dep = 1.0 - w.p("investment_depreciation", 2) / 4.0
+    w.investment_stock[..., :P, s] = (w.investment_stock[..., :P, s] * dep
+                                      + w.p("equity_share", 2) * w.flow_latest[..., :, s])
+    w.investment_stock[..., o, s] *= ratio
+    repay = 1.0 - w.debt_repayment[..., None, s] / 4.0
+    w.debt[..., :P, s] = w.debt[..., :P, s] * repay + w.loans[..., :P, s]
+    w.debt[..., o, s] *= ratio ** w.p("other_debt_gdp_elasticity", 1)
+    w.inflow[..., :P, s] = inflow_p
+    w.inflow[..., o, s] = w.investment_stock[..., o, s] * w.p("investment_depreciation", 1)
+
+    corridor = _other_col(w, w.corridor_trade, "other_corridor_trade")
+    eaeu = np.concatenate([w.eaeu_member, np.zeros(w.eaeu_member.shape[:-1] + (1,))], -1)
+    bloc = eaeu[..., :, None] * w.eaeu[..., None, s] * w.p("eaeu_trade_bonus", 2)
+    drivers = K.trade_drivers(gdp, w.gdp0[..., s], w.p("trade_gdp_elasticity", 1),
+                              w.investment_stock[..., :, s], w.investment_stock0[..., :, s],
+                              w.p("trade_investment_elasticity", 2), w.connectivity[..., s],
+                              corridor, w.p("trade_connectivity_elasticity", 1),
+                              w.trade_affinity[..., :, s], bloc)
+    speed = w.p("trade_adjustment", 2)
+    for base, level in (("exports", "trade_exports"), ("imports", "trade_imports")):
+        arr = getattr(w, level)
+        arr[..., :, s] = K.relax(arr[..., :, s], getattr(w, base)[..., :, s] * drivers, speed)
+    w.remittances[..., :, s] *= (1.0 + w.p("remittance_growth", 2)) ** 0.25
+
+    # Society: sentiment, scandals, protests.
+    inflow_share = K.shares(w.inflow[..., :, s])
+    debt_share = K.shares(w.debt[..., :, s])
+    own = np.concatenate([w.own_labour_share,
+                          np.zeros(w.own_labour_share.shape[:-1] + (1,))], -1)[..., :, None]
+    jobs = w.inflow[..., :, s] * (1.0 - own)
+    target = K.sentiment_target(w.sentiment[..., :, s], jobs, gdp, rate - w.gdp_growth[..., s],
+                                inflow_share, own, inflow_share, w.debt[..., :, s],
+                                w.hidden_debt[..., s], debt_share, w.pdict(SENTIMENT_KEYS, 2))
+    scandal = np.zeros_like(target)
+    scandal[..., :P, :] = draws.scandal[..., :, s]
+    w.mood[..., :, s] = K.update_sentiment(w.mood[..., :, s], target,
+                                           w.p("sentiment_speed", 2), scandal,
+                                           w.p("corruption_shock_sd", 2), w.corruption[..., s],
+                                           inflow_share)
+    presence = np.minimum(1.0, w.p("protest_presence", 2) * inflow_share[..., :P, :])
+    prob = K.protest_probability(w.mood[..., :P, s], w.fragility[..., s], presence,
+                                 w.p("protest_threshold", 2), w.p("protest_steepness", 2),
+                                 w.p("protest_max_probability", 2))
+    protests = np.zeros(target.shape, dtype=bool)
+    protests[..., :P, :] = draws.protest[..., :, s] < prob
+    w.protests[..., :, s] = protests
+    w.protest_count[..., :, s] += protests
+    w.damage[..., :, s] = K.protest_damage(w.damage[..., :, s], protests,
+                                           w.p("protest_openness_drop", 2),
+                                           w.p("openness_recovery", 2))
+    align_step(w, s)
+
+
+def security_provided(w, s: slice) -> np.ndarray:
+    """Security each partner provides to the states in `s`: credible ties plus effort."""
+    P = w.n_powers
+    bonus = (w.p("csto_security_bonus", 2) * w.csto_member[..., :, None] * w.csto[..., None, s]
+             + w.p("sco_security_bonus", 2) * w.sco_member[..., :, None] * w.sco[..., None, s])
+    out = w.security_ties[..., :, s].copy()
+    out[..., :P, :] = (w.security_credibility[..., :, None] * (w.security_ties[..., :P, s] + bonus)
+                       + w.security_effort[..., :P, s])
+    return out
+
+
+def align_step(w, s: slice, speed: float | None = None) -> None:
+    """Score partners and move the tilt of the states in `s` toward the logit choice."""
+    trade = w.trade_exports[..., :, s] + w.trade_imports[..., :, s]
+    econ = K.shares(trade + w.inflow[..., :, s] + w.remittances[..., :, s])
+    w.security_provided[..., :, s] = security_provided(w, s)
+    terms = K.alignment_scores(econ, K.shares(w.security_provided[..., :, s]),
+                               w.security_demand[..., s], w.mood[..., :, s],
+                               K.shares(w.debt[..., :, s]), K.shares(trade), w.hedging[..., s],
+                               w.tilt[..., :, s], w.pdict(ALIGN_KEYS, 2))
+    target = K.softmax(terms["score"], w.p("alignment_temperature", 2), axis=-2)
+    w.tilt[..., :, s] = K.relax(w.tilt[..., :, s], target,
+                                w.p("tilt_speed", 2) if speed is None else speed)
+    for k, v in terms.items():
+        w.terms.setdefault(k, np.zeros_like(w.tilt))[..., :, s] = v
+
+
+def end_quarter(w, channels: bool = True) -> None:
+    """Close the quarter: update the moving average of engagement and the influence shares."""
+    w.flow_avg = 0.75 * w.flow_avg + 0.25 * w.flow_latest
+    compute_influence(w, channels)
+
+
+def compute_influence(w, channels: bool = True) -> None:
+    """Channel shares, influence per state, and regional shares (GDP or population weights).
+
+    `channels=False` leaves the per-channel shares (per state and regional) as they were,
+    for runs that record only the influence.
+    """
+    values = np.stack([w.trade_exports + w.trade_imports, w.investment_stock, w.debt,
+                       w.remittances, w.security_provided, w.tilt], axis=-3)
+    weights = np.stack([np.broadcast_to(w.p(f"w_{c}", 0), w.gdp.shape[:-1]) for c in CHANNELS],
+                       axis=-1)
+    shares, w.state_influence = K.influence(values, weights, with_shares=channels)
+    weights_s = w.state_weights()
+    w.region_influence = K.regional(w.state_influence, weights_s)
+    if channels:
+        w.channel_shares = shares
+        w.region_channels = K.regional(w.channel_shares, weights_s)
+
+
+def initialise(w) -> None:
+    """Start from a consistent state: expected allocations, steady security effort, tilt."""
+    P = w.n_powers
+    seen = outlook(w)
+    values = seen["values"]
+    spend = K.allocate(w.budget * w.attention / 4.0, values, np.zeros(values.shape[:-1]),
+                       w.rival_response, np.zeros(values.shape), 0.0,
+                       w.p("allocation_temperature", 3))
+    w.flow_avg = K.rsum(spend, axis=-1)
+    w.flow_latest = w.flow_avg.copy()
+    w.security_effort[..., :P, :] = _security(w, seen["openness"])
+    w.inflow[..., :P, :] = 4.0 * w.flow_latest
+    every = slice(0, w.n_states)
+    for _ in range(60):  # tilt at its fixed point under the starting scores
+        align_step(w, every, speed=0.5)
+    compute_influence(w)

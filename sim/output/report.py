@@ -1,0 +1,664 @@
+"""The what-if comparison report: runs (stored ones reused), tables, charts, one HTML file.
+
+`gather` gets the runs of each scenario with common random numbers, reading stored result
+folders (`results/<scenario>/` from `greatgame run`) when their manifest matches and
+running the rest (optionally on a process pool; results are identical to serial).
+`analyse` computes the tables (`sim.analysis.paired`), the explanations of the largest tilt shifts
+(`sim.analysis.explain`) and the plain-language summary; `write_report` writes the folder: one
+self-contained `report.html` (charts embedded as SVG, no network needed), the charts as
+PNG and SVG, the tables as CSV, the per-run shares as Parquet and a manifest.
+
+Numbers and sentences are made in `sim.output.report_text`: the CSV tables hold the rounded
+values the HTML shows, and every number of the summary sentences is taken from a CSV row.
+"""
+
+from __future__ import annotations
+
+import base64
+import io as _io
+import json
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+import sim
+from sim.analysis import explain as E
+from sim.analysis import paired as C
+from sim.analysis.bands import REGION
+from sim.output import plots
+from sim.output.report_text import (
+    Num,
+    Sentence,
+    display_explanations,
+    display_tables,
+    sentence_text,
+    summary_sentences,
+)
+from sim.runs import store as sio
+from sim.runs.runner import RunResult
+from sim.scenario.scenarios import Scenario, format_quarter
+
+REPORT = "report.html"
+PARQUET_COLUMNS = ["scenario", "replication", "seed", "quarter", "area", "power", "share"]
+"""Columns of the per-run shares written next to the report (channel columns left out)."""
+CHUNK = 5
+"""Runs per task on a process pool."""
+WIDTH = 12.5
+"""Width of the wide charts in inches (they are shown at the page's width)."""
+
+CHARTS = {
+    "shares_by_scenario": "Regional shares per scenario",
+    "difference_over_time": "Difference from the reference over time",
+    "difference_heatmap": "Differences by state and power",
+    "leader_map": "Leading power by state",
+    "overtaking": "Overtaking quarters",
+}
+"""Chart file stem -> caption title."""
+
+
+# --------------------------------------------------------------------------- gathering
+
+@dataclass
+class Source:
+    """Where one scenario's runs came from."""
+
+    label: str
+    scenario: Scenario
+    n_runs: int
+    reused: list[int] = field(default_factory=list)
+    reused_from: str | None = None
+
+    @property
+    def n_ran(self) -> int:
+        """Runs simulated now."""
+        return self.n_runs - len(self.reused)
+
+    def describe(self, label: bool = True) -> str:
+        """One line for the terminal and the report."""
+        head = f"{self.label}: " if label else ""
+        if not self.reused:
+            return f"{head}ran {self.n_runs} runs"
+        text = (f"{head}read {len(self.reused)} of {self.n_runs} runs from "
+                f"{self.reused_from} (same scenario files, seeds, period and version)")
+        return text + (f"; ran {self.n_ran}" if self.n_ran else "")
+
+
+@dataclass
+class Gathered:
+    """Runs of every compared scenario, labelled in compare order, plus their traces."""
+
+    result: RunResult
+    traces: pd.DataFrame
+    sources: list[Source]
+    seeds: list[int]
+    root_seed: int | None = None
+
+
+def _versions() -> dict[str, str | None]:
+    env = sio.environment()
+    return {k: env[k] for k in ("greatgame", "numpy", "mesa")}
+
+
+def _stored(folder: Path, scenario: Scenario, seeds: Sequence[int]) -> list[int]:
+    """Replications of `seeds` that the result folder holds for this scenario."""
+    try:
+        manifest = sio.read_manifest(folder)
+    except (OSError, ValueError):
+        return []
+    if manifest.get("scenario", {}).get("name") != scenario.name:
+        return []
+    return C.reusable_replications(manifest, scenario.file_hashes,
+                                   (scenario.start, scenario.end), seeds, _versions())
+
+
+def _relabel(result: RunResult, label: str) -> RunResult:
+    for frame in (result.shares, result.metrics, result.events):
+        frame["scenario"] = label
+    return result
+
+
+def _execute(tasks: list[tuple[Scenario, list[tuple[int, int]], str]], workers: int,
+             progress: Callable[[int], None] | None) -> list[tuple[RunResult, pd.DataFrame]]:
+    """Run tasks (scenario, [(replication, seed)], label) serially or on a process pool."""
+    if workers <= 1 or len(tasks) <= 1:
+        out = []
+        for scen, runs, label in tasks:
+            out.append(E.run_traced_many(scen, runs, label))
+            if progress:
+                progress(len(runs))
+        return out
+    ctx = multiprocessing.get_context("spawn")  # what mesa sets anyway; explicit here
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(E.run_traced_many, scen, runs, label)
+                   for scen, runs, label in tasks]
+        out = []
+        for fut, (_, runs, _) in zip(futures, tasks, strict=True):
+            out.append(fut.result())
+            if progress:
+                progress(len(runs))
+        return out
+
+
+MIN_PARALLEL = 16
+"""Below this many runs to simulate, a process pool costs more than it saves."""
+
+
+def check_options(scenarios: Sequence[Scenario], years: Sequence[int] | None = None,
+                  map_quarter: str | None = None,
+                  pairs: Sequence[tuple[str, str]] = ()) -> None:
+    """Check comparison options against the scenarios before anything runs.
+
+    Raises:
+        ValueError: the periods do not overlap, a year or the map quarter is outside the
+            compared period, or a pair names an unknown power.
+    """
+    start, end = max(s.start for s in scenarios), min(s.end for s in scenarios)
+    if start > end:
+        raise ValueError("the scenarios' periods do not overlap")
+    period = f"{format_quarter(start)}–{format_quarter(end)}"
+    for y in years or []:
+        if not start <= C.quarter_index(C.year_quarter(y)) <= end:
+            raise ValueError(f"--years {y}: {C.year_quarter(y)} is outside the compared "
+                             f"period {period}")
+    if map_quarter is not None:
+        try:
+            q = C.quarter_index(map_quarter)
+        except ValueError as e:
+            raise ValueError(f"--map-quarter: {e}") from None
+        if not start <= q <= end:
+            raise ValueError(f"--map-quarter {map_quarter} is outside the compared period "
+                             f"{period}")
+    partners = set.intersection(*(set(s.world.partner_names) for s in scenarios))
+    known = ", ".join(p for p in scenarios[0].world.partner_names if p in partners)
+    for p, r in pairs:
+        for x in (p, r):
+            if x not in partners:
+                raise ValueError(f"--overtake {p}:{r}: unknown power {x!r} (powers: {known})")
+        if p == r:
+            raise ValueError(f"--overtake {p}:{r}: a power cannot overtake itself")
+
+
+def gather(scenarios: Sequence[Scenario], seeds: Sequence[int], *,
+           results_root: str | Path | None = "results", workers: int = 1,
+           progress: Callable[[int], None] | None = None,
+           root_seed: int | None = None) -> Gathered:
+    """The runs of each scenario, replication i with seeds[i] in every scenario.
+
+    Stored runs are read from `results_root/<scenario name>/` when the folder's manifest
+    has the same scenario file hashes, period, versions and seed for that replication;
+    the other runs are simulated (with `workers` processes when above 1; results are the
+    same as serial, since each run depends only on its scenario and seed).
+
+    Args:
+        scenarios: The scenarios, the reference first; a scenario may appear twice.
+        seeds: One seed per replication.
+        results_root: Where to look for stored runs (None: never reuse).
+        workers: Processes to run on.
+        progress: Called with the number of runs finished.
+        root_seed: The seed `seeds` were derived from (recorded only).
+
+    Returns:
+        Labelled results (`sim.analysis.paired.unique_labels`), traces of the runs simulated now,
+        and where each scenario's runs came from.
+    """
+    labels = C.unique_labels([s.name for s in scenarios])
+    sources, tasks, stored = [], [], {}
+    for label, scen in zip(labels, scenarios, strict=True):
+        src = Source(label, scen, len(seeds))
+        if results_root is not None:
+            folder = Path(results_root) / scen.name
+            reps = _stored(folder, scen, seeds)
+            if reps:
+                res = sio.read_run(folder)
+                keep = set(reps)
+                stored[label] = RunResult(
+                    *(f[f["replication"].isin(keep)].reset_index(drop=True)
+                      for f in (res.shares, res.metrics, res.events)))
+                _relabel(stored[label], label)
+                src.reused, src.reused_from = reps, str(folder)
+                if progress:
+                    progress(len(reps))
+        todo = [(i, int(s)) for i, s in enumerate(seeds) if i not in set(src.reused)]
+        for k in range(0, len(todo), CHUNK):
+            tasks.append((scen, todo[k:k + CHUNK], label))
+        sources.append(src)
+    n_todo = sum(len(runs) for _, runs, _ in tasks)
+    done = _execute(tasks, workers if n_todo >= MIN_PARALLEL else 1, progress)
+    results, traces = [], []
+    for label in labels:
+        parts = [r for (_, _, lab), (r, _) in zip(tasks, done, strict=True) if lab == label]
+        if label in stored:
+            parts.append(stored[label])
+        merged = RunResult.concat(parts) if parts else None
+        if merged is not None:
+            for name in ("shares", "metrics", "events"):
+                f = getattr(merged, name)
+                sort = ["replication", "step"] if "step" in f.columns else ["replication"]
+                setattr(merged, name, f.sort_values(sort, kind="stable").reset_index(drop=True))
+            results.append(merged)
+        traces += [t for (_, _, lab), (_, t) in zip(tasks, done, strict=True) if lab == label]
+    trace = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame(
+        columns=E.TRACE_COLUMNS)
+    return Gathered(RunResult.concat(results), trace, sources, [int(s) for s in seeds],
+                    root_seed)
+
+
+# --------------------------------------------------------------------------- analysis
+
+@dataclass
+class Comparison:
+    """Everything the report shows."""
+
+    gathered: Gathered
+    reference: str
+    tables: dict[str, pd.DataFrame]
+    display: dict[str, pd.DataFrame]
+    quarters: list[str]
+    map_quarter: str
+    pairs: list[tuple[str, str]]
+    confidence: float
+    shifts: pd.DataFrame
+    explanations: list[pd.DataFrame]
+    sentences: list[Sentence]
+    lag_quarters: int
+
+
+def _explanations(g: Gathered, shifts: pd.DataFrame) -> list[pd.DataFrame]:
+    """Explain tables of the shifts.
+
+    From the traces when the runs were simulated now, else by rerunning the scenario's seeds
+    (`sim.analysis.explain.explain`).
+    """
+    out = []
+    by_label = {s.label: s for s in g.sources}
+    for r in shifts.itertuples():
+        src = by_label[r.scenario]
+        tr = g.traces[g.traces["scenario"] == r.scenario]
+        if tr["replication"].nunique() == src.n_runs:
+            t = E.explain_trace(tr, r.state, r.quarter, r.quarter_before)
+        else:
+            t = E.explain(src.scenario, r.state, r.quarter, g.seeds, before=r.quarter_before)
+            t["scenario"] = r.scenario
+        out.append(t)
+    return out
+
+
+def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | None = None,
+            pairs: Sequence[tuple[str, str]] = (("china", "russia"),),
+            confidence: float = C.CONFIDENCE, top_shifts: int = 4,
+            lag_quarters: int = 4) -> Comparison:
+    """Tables, explanations and summary of gathered runs (the first scenario is the reference).
+
+    Args:
+        g: `gather` output.
+        years: Years to tabulate (each as its fourth quarter; default 2025, 2030, 2035 where
+            simulated, else the last quarter).
+        map_quarter: Quarter of the leader maps (default: the middle chosen year's Q4).
+        pairs: (power, rival) pairs for overtaking.
+        confidence: Confidence level.
+        top_shifts: How many of the largest tilt shifts to explain.
+        lag_quarters: Span of a tilt shift, in quarters.
+
+    Raises:
+        ValueError: a chosen map quarter is outside the compared period.
+    """
+    shares = g.result.shares
+    reference = g.sources[0].label
+    common = C.common_quarters(shares)
+    years = list(years) if years else [2025, 2030, 2035]
+    quarters = [q for q in map(C.year_quarter, years) if q in set(common)] or [common[-1]]
+    if map_quarter is None:
+        map_quarter = quarters[len(quarters) // 2]
+    elif map_quarter not in set(common):
+        raise ValueError(f"--map-quarter {map_quarter} is outside the compared period "
+                         f"{common[0]}–{common[-1]}")
+    tables = C.build(shares, reference, quarters, pairs, confidence)
+    tables["map_leaders"] = (tables["leaders"] if map_quarter in quarters
+                             else C.leaders(shares, [map_quarter], reference))
+    display = display_tables(tables)
+    start = C.quarter_range(common[0], common[-1])
+    since = start[min(lag_quarters, len(start) - 1)]
+    shifts = C.tilt_shifts(g.result.metrics, lag_quarters, top_shifts, since=since)
+    explanations = _explanations(g, shifts)
+    sh, ex = display_explanations(shifts, explanations)
+    display["tilt_shifts"], display["explanations"] = sh, ex
+    sentences = summary_sentences(tables, display, quarters, confidence)
+    return Comparison(g, reference, tables, display, quarters, map_quarter, list(pairs),
+                      confidence, shifts, explanations, sentences, lag_quarters)
+
+
+# --------------------------------------------------------------------------- charts
+
+def draw_charts(c: Comparison) -> dict[str, Figure]:
+    """The report's charts as pyplot-free figures (file stem -> Figure)."""
+    t = c.tables
+    figs: dict[str, Figure] = {}
+    n_scen = len(c.gathered.sources)
+
+    def new(w: float, h: float) -> Figure:
+        return Figure(figsize=(w, h), layout="constrained")
+
+    def panels(n: int, cols: int) -> tuple[float, float]:
+        """Figure size for n panels in `cols` columns, about as wide as the page."""
+        cols = max(1, min(cols, n))
+        width = WIDTH if cols > 1 else 0.6 * WIDTH
+        return width, min(3.6, width / cols * 0.68) * int(np.ceil(n / cols)) + 1.3
+
+    figs["shares_by_scenario"] = plots.plot_compare_shares(
+        t["shares"], new(*panels(n_scen, 2 if n_scen == 4 else 3)), reference=c.reference,
+        confidence=c.confidence)
+    n_diff = max(1, n_scen - 1)
+    figs["difference_over_time"] = plots.plot_difference_lines(
+        t["differences"], new(*panels(n_diff, 3)), confidence=c.confidence)
+    figs["difference_heatmap"] = plots.plot_difference_heatmap(
+        t["differences"], c.quarters,
+        new(3.3 * len(c.quarters) + 1.8, 2.5 * n_diff + 1.2), confidence=c.confidence)
+    rows = int(np.ceil(n_scen / 2))
+    figs["leader_map"] = plots.plot_leader_maps(
+        t["map_leaders"], c.map_quarter, new(6.2 * min(2, n_scen), 3.9 * rows + 1.2))
+    ot = t["overtaking"]
+    p, r = c.pairs[0]
+    ot1 = ot[(ot["power"] == p) & (ot["rival"] == r)]
+    shown = ot1.loc[ot1["n_overtake"] > 0, "area"].nunique()
+    fig = new(11, 0.27 * max(1, shown) * (n_scen + 0.8) + 1.9)
+    common = C.common_quarters(c.gathered.result.shares)
+    plots.plot_overtaking(t["overtaking"], fig.add_subplot(), power=p, rival=r,
+                          first=int(common[0][:4]), last=int(common[-1][:4]) + 1)
+    figs["overtaking"] = fig
+    return figs
+
+
+def _svg_bytes(fig: Figure) -> bytes:
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", facecolor="white",
+                metadata={"Date": None})
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- html
+
+def _env():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(loader=PackageLoader("sim.output", "templates"),
+                       autoescape=select_autoescape(["html", "j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _num_html(n: Num) -> str:
+    from markupsafe import escape
+
+    absolute = ' data-abs="1"' if n.absolute else ""
+    return (f'<span class="num" data-src="{n.table}.csv" data-row="{n.row}" '
+            f'data-col="{escape(n.column)}"{absolute}>{escape(n.text)}</span>')
+
+
+def _sentence_html(s: Sentence) -> str:
+    from markupsafe import escape
+
+    return "".join(_num_html(p) if isinstance(p, Num) else str(escape(p)) for p in s)
+
+
+def _cell(table: str, frame: pd.DataFrame, row: int, column: str) -> str:
+    return _num_html(Num(table, row, column, frame.at[row, column]))
+
+
+def _interval(table: str, frame: pd.DataFrame, row: int, mid: str, lo: str, hi: str) -> str:
+    return (f"{_cell(table, frame, row, mid)} <small>[{_cell(table, frame, row, lo)}, "
+            f"{_cell(table, frame, row, hi)}]</small>")
+
+
+def _overtaking_cell(ov: pd.DataFrame, i: int) -> str:
+    """One scenario's overtaking in one area, as HTML with CSV-row numbers."""
+    r = ov.loc[i]
+
+    def num(col: str) -> str:
+        return _cell("overtaking", ov, i, col)
+
+    if r["n_overtake"] > 0:
+        return (f"{num('n_overtake')} of {num('n_runs')} runs; median {num('median')} "
+                f"<small>({num('earliest')} to {num('latest')})</small>")
+    if r["ahead_at_start"] == r["n_runs"]:
+        return (f"ahead from the start <small>(in {num('ahead_at_start')} of {num('n_runs')} "
+                f"runs; at the end in {num('ahead_at_end')})</small>")
+    return f"never <small>(0 of {num('n_runs')} runs)</small>".replace(
+        "(0 of", f"({num('n_overtake')} of")
+
+
+def _html_tables(c: Comparison) -> dict[str, Any]:
+    """Rows of the HTML tables, cells as pre-rendered HTML (numbers as CSV-row spans)."""
+    d = c.display
+    quarters = c.quarters
+    sh, di = d["shares"], d["differences"]
+    sh_idx = {(r.scenario, r.area, r.power, r.quarter): i for i, r in enumerate(sh.itertuples())}
+    di_idx = {(r.scenario, r.area, r.power, r.quarter): i for i, r in enumerate(di.itertuples())}
+    scen = [s.label for s in c.gathered.sources]
+    powers = list(dict.fromkeys(sh["power"]))
+    areas = list(dict.fromkeys(sh["area"]))
+
+    def share_rows(area: str) -> list[dict]:
+        rows = []
+        for s in scen:
+            for p in powers:
+                cells = [_interval("shares", sh, sh_idx[(s, area, p, q)], "share_pct",
+                                   "ci_low_pct", "ci_high_pct") for q in quarters]
+                rows.append({"scenario": s, "power": plots.power_label(p), "cells": cells})
+        return rows
+
+    def diff_rows(area: str) -> list[dict]:
+        rows = []
+        for s in scen[1:]:
+            for p in powers:
+                cells, flags = [], []
+                for q in quarters:
+                    i = di_idx[(s, area, p, q)]
+                    cells.append(_interval("differences", di, i, "diff_pp", "diff_ci_low_pp",
+                                           "diff_ci_high_pp"))
+                    flags.append(bool(di.at[i, "distinct"]))
+                rows.append({"scenario": s, "power": plots.power_label(p),
+                             "cells": list(zip(cells, flags, strict=True))})
+        return rows
+
+    ov = d["overtaking"]
+    oi = {(r.scenario, r.area, r.power, r.rival): i for i, r in enumerate(ov.itertuples())}
+    over = []
+    for p, r in dict.fromkeys(zip(ov["power"], ov["rival"], strict=True)):
+        for a in dict.fromkeys(ov["area"]):
+            cells = []
+            for s in scen:
+                i = oi.get((s, a, p, r))
+                cells.append("—" if i is None else _overtaking_cell(ov, i))
+            over.append({"pair": f"{plots.power_label(p)} over {plots.power_label(r)}",
+                         "area": plots.area_label(a), "cells": cells})
+    lead = d["leaders"]
+    lead_rows = []
+    if len(lead):
+        li = {(r.scenario, r.area, r.quarter): i for i, r in enumerate(lead.itertuples())}
+        for s in scen:
+            for a in areas:
+                cells = []
+                for q in quarters:
+                    i = li.get((s, a, q))
+                    if i is None:
+                        cells.append(("—", False))
+                        continue
+                    r = lead.loc[i]
+                    html = (f"{plots.power_label(r['leader'])} "
+                            f"{_cell('leaders', lead, i, 'leader_share_pct')}% "
+                            f"<small>(margin {_cell('leaders', lead, i, 'margin_pp')} pp; "
+                            f"leads in {_cell('leaders', lead, i, 'runs_led_pct')}% of runs)"
+                            "</small>")
+                    cells.append((html, bool(r.get("differs_from_reference", False))
+                                   or bool(r["changed"])))
+                lead_rows.append({"scenario": s, "area": plots.area_label(a), "cells": cells})
+    return {
+        "region_shares": share_rows(REGION),
+        "region_diffs": diff_rows(REGION),
+        "state_diffs": [(plots.area_label(a), diff_rows(a)) for a in areas if a != REGION],
+        "state_shares": [(plots.area_label(a), share_rows(a)) for a in areas if a != REGION],
+        "overtaking": over,
+        "leaders": lead_rows,
+    }
+
+
+def _explain_html(c: Comparison) -> list[dict]:
+    ex, sh = c.display["explanations"], c.display["tilt_shifts"]
+    names = {s.label: s.scenario.name for s in c.gathered.sources}
+    out = []
+    for k, s in enumerate(sh.itertuples()):
+        rows = ex[ex["shift"] == s.shift]
+        focus = rows.index[rows["power"] == s.power]
+        reason = str(ex.at[focus[0], "reason"]) if len(focus) else ""
+        main, long = [], []
+        for i in rows.index:
+            r = ex.loc[i]
+            main.append({
+                "power": plots.power_label(r["power"]), "focus": r["power"] == s.power,
+                "cells": [_cell("explanations", ex, i, col) for col in (
+                    "tilt_before_pct", "tilt_after_pct", "tilt_change_pp",
+                    *[f"{t}_change" for t in E.TERMS], "score_change", "score_pull")]})
+            for t in (*E.TERMS, "score"):
+                long.append({"power": plots.power_label(r["power"]),
+                             "term": E.TERM_LABELS[t],
+                             "cells": [_cell("explanations", ex, i, f"{t}_{part}")
+                                       for part in ("before", "after", "change", "pull")]})
+        out.append({
+            "title": (f"{plots.area_label(s.state)}, {s.scenario}: tilt toward "
+                      f"{plots.power_label(s.power)}"),
+            "shift": [_cell("tilt_shifts", sh, k, col) for col in (
+                "quarter_before", "quarter", "tilt_before_pct", "tilt_after_pct",
+                "tilt_change_pp")],
+            "same_in": s.same_in, "reason": reason, "rows": main, "long": long,
+            "n_runs": _cell("explanations", ex, int(rows.index[0]), "n_runs"),
+            "command": (f"greatgame explain {names[s.scenario]} {s.state} {s.quarter} "
+                        f"--before {s.quarter_before} --replications {len(c.gathered.seeds)}"
+                        + (f" --seed {c.gathered.root_seed}"
+                           if c.gathered.root_seed is not None else "")),
+        })
+    return out
+
+
+def render_html(c: Comparison, svgs: dict[str, bytes], meta: dict[str, Any]) -> str:
+    """The report as one HTML string (charts embedded as base64 SVG)."""
+    g = c.gathered
+    charts = [{"stem": stem, "title": CHARTS[stem],
+               "src": "data:image/svg+xml;base64," + base64.b64encode(svgs[stem]).decode()}
+              for stem in CHARTS if stem in svgs]
+    scenarios = [{"label": s.label, "name": s.scenario.name,
+                  "description": s.scenario.description, "source": s.describe(False),
+                  "reference": i == 0,
+                  "period": f"{format_quarter(s.scenario.start)}–"
+                            f"{format_quarter(s.scenario.end)}"}
+                 for i, s in enumerate(g.sources)]
+    from markupsafe import Markup
+
+    return _env().get_template("report.html.j2").render(
+        title=meta["title"], meta=meta, scenarios=scenarios, charts=charts,
+        summary=[Markup(_sentence_html(s)) for s in c.sentences],
+        tables={k: v for k, v in _html_tables(c).items()}, quarters=c.quarters,
+        explanations=_explain_html(c), reference=c.reference, lag=c.lag_quarters,
+        confidence=f"{c.confidence:.0%}", n_runs=len(g.seeds), map_quarter=c.map_quarter,
+        terms=[E.TERM_LABELS[t] for t in E.TERMS], Markup=Markup)
+
+
+# --------------------------------------------------------------------------- writing
+
+def runs_table(g: Gathered) -> pd.DataFrame:
+    """One row per scenario and replication: its seed and where the run came from."""
+    rows = []
+    for s in g.sources:
+        for i, seed in enumerate(g.seeds):
+            src = f"read from {s.reused_from}" if i in set(s.reused) else "ran"
+            rows.append({"scenario": s.label, "scenario_name": s.scenario.name,
+                         "replication": i, "seed": seed, "source": src})
+    return pd.DataFrame(rows)
+
+
+def title_of(c: Comparison) -> str:
+    """Report title: the scenarios against the reference."""
+    others = [s.label for s in c.gathered.sources[1:]]
+    return (f"What-if comparison: {', '.join(others)} against {c.reference}" if others
+            else f"Scenario report: {c.reference}")
+
+
+def write_report(out_dir: str | Path, c: Comparison, *, command: str | None = None,
+                 started: datetime | None = None) -> Path:
+    """Write the report folder, all or nothing (see the module docstring for the files).
+
+    Args:
+        out_dir: The folder; replaced if it exists.
+        c: `analyse` output.
+        command: The command line, recorded in the manifest and the report.
+        started: When the work started (default: now).
+
+    Returns:
+        The path of `report.html`.
+    """
+    out = Path(out_dir)
+    started = started or datetime.now(UTC)
+    t0 = time.perf_counter()
+    figs = draw_charts(c)
+    svgs = {stem: _svg_bytes(f) for stem, f in figs.items()}
+    g = c.gathered
+    now = datetime.now(UTC)
+    meta = {
+        "title": title_of(c),
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "version": sim.__version__,
+        "command": command or "",
+        "root_seed": g.root_seed,
+        "n_runs": len(g.seeds),
+        "first_seeds": ", ".join(str(s) for s in g.seeds[:3]) + (
+            ", …" if len(g.seeds) > 3 else ""),
+        "period": f"{C.common_quarters(g.result.shares)[0]}–"
+                  f"{C.common_quarters(g.result.shares)[-1]}",
+        "pairs": ", ".join(f"{plots.power_label(p)} over {plots.power_label(r)}"
+                           for p, r in c.pairs),
+    }
+    html = render_html(c, svgs, meta)
+    tables = dict(c.display)
+    tables["runs"] = runs_table(g)
+    tables["summary"] = pd.DataFrame({
+        "number": range(1, len(c.sentences) + 1),
+        "sentence": [sentence_text(s) for s in c.sentences]})
+    with sio.staged_dir(out) as tmp:
+        (tmp / REPORT).write_text(html, encoding="utf-8")
+        for name, frame in tables.items():
+            frame.to_csv(tmp / f"{name}.csv", index=False)
+        for stem, fig in figs.items():
+            (tmp / f"{stem}.svg").write_bytes(svgs[stem])
+            sio.save_figure(fig, tmp / f"{stem}.png")
+        g.result.shares[PARQUET_COLUMNS].to_parquet(tmp / "shares.parquet", index=False)
+        files = sorted(p.name for p in tmp.iterdir()) + ["manifest.json"]
+        manifest = {
+            "environment": sio.environment(),
+            "command": command,
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "report_seconds": round(time.perf_counter() - t0, 3),
+            "reference": c.reference,
+            "scenarios": [sio.scenario_record(s.scenario) | {
+                "label": s.label, "reused_replications": s.reused,
+                "reused_from": s.reused_from} for s in g.sources],
+            "root_seed": g.root_seed,
+            "replications": len(g.seeds),
+            "seeds": [{"replication": i, "seed": s} for i, s in enumerate(g.seeds)],
+            "confidence": c.confidence,
+            "quarters": c.quarters,
+            "map_quarter": c.map_quarter,
+            "overtaking_pairs": [list(p) for p in c.pairs],
+            "tilt_shift_quarters": c.lag_quarters,
+            "files": files,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n",
+                                           encoding="utf-8")
+    return out / REPORT

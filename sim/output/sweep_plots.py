@@ -1,0 +1,147 @@
+"""Charts of sweeps and sensitivity analyses. Each takes a DataFrame, returns a Figure/Axes.
+
+No saving here: the CLI decides where charts go.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from sim.output.plots import FONT, POWER_COLOURS, power_colour, power_label
+
+_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+def _ordered(powers) -> list[str]:
+    known = [p for p in POWER_COLOURS if p in set(powers)]
+    return known + sorted(set(powers) - set(known))
+
+
+def _year(quarters: pd.Series) -> np.ndarray:
+    q = quarters.astype(str)
+    return q.str[:4].astype(int).to_numpy() + (q.str[-1].astype(int).to_numpy() - 1) / 4
+
+
+def plot_sweep_bands(band: pd.DataFrame, title: str) -> Figure:
+    """One panel per scenario: each power's regional share over time, mean and 5-95% band.
+
+    Runs of every parameter point are pooled, so the band shows the spread the sweep's
+    parameters and seeds produce together.
+
+    Args:
+        band: Columns scenario, quarter, power, mean, p05, p95, n (see
+            `sim.runs.sweep.region_band(..., by_point=False)`).
+        title: Figure title.
+    """
+    scenarios = list(dict.fromkeys(band.scenario))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(6.2 * len(scenarios), 4.6),
+                             sharey=True, squeeze=False)
+    for ax, scen in zip(axes[0], scenarios, strict=True):
+        sub = band[band.scenario == scen]
+        for power in _ordered(sub.power):
+            s = sub[sub.power == power]
+            x = _year(s.quarter)
+            c = power_colour(power)
+            ax.fill_between(x, s.p05, s.p95, color=c, alpha=0.22, lw=0)
+            ax.plot(x, s["mean"], color=c, lw=2, label=power_label(power))
+        n = int(sub.n.max()) if len(sub) else 0
+        ax.set_title(f"{scen} ({n} runs)", fontsize=FONT["label"] + 1)
+        ax.set_xlabel("Year", fontsize=FONT["label"])
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Regional share of influence", fontsize=FONT["label"])
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=FONT["legend"], frameon=False)
+    fig.suptitle(f"{title}: regional shares, mean and 5–95% range over all runs",
+                 fontsize=FONT["title"], x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 0.88, 0.95))
+    return fig
+
+
+def plot_outcome_vs_parameters(final: pd.DataFrame, parameters: list[str],
+                               powers: list[str] | None = None) -> Figure:
+    """Each power's final regional share against each varied parameter (one panel each).
+
+    Points are runs; lines join the mean at each parameter value (grids) or a binned mean
+    (sampled designs); colours are powers, markers scenarios.
+    """
+    powers = powers or _ordered(final.power)
+    n = max(len(parameters), 1)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False,
+                             sharey=True)
+    scenarios = list(dict.fromkeys(final.scenario))
+    quarter = final.quarter.iloc[0] if len(final) else ""
+    for k, name in enumerate(parameters):
+        ax = axes[k // cols][k % cols]
+        for si, scen in enumerate(scenarios):
+            for power in powers:
+                s = final[(final.power == power) & (final.scenario == scen)]
+                if s.empty:
+                    continue
+                c = power_colour(power)
+                ax.scatter(s[name], s.share, s=9, alpha=0.35, color=c,
+                           marker=_MARKERS[si % len(_MARKERS)], lw=0)
+                values = s[name].nunique()
+                if values <= 12:
+                    m = s.groupby(name).share.mean()
+                else:
+                    bins = pd.cut(s[name], 8)
+                    m = s.groupby(bins, observed=True).agg(x=(name, "mean"), y=("share", "mean"))
+                    m = pd.Series(m.y.to_numpy(), index=m.x.to_numpy())
+                ls = "-" if si == 0 else "--"
+                label = power_label(power) if si == 0 else None
+                ax.plot(m.index, m.to_numpy(), color=c, lw=1.8, ls=ls, label=label)
+        ax.set_xlabel(name, fontsize=FONT["tick"])
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.grid(alpha=0.3)
+        if k % cols == 0:
+            ax.set_ylabel(f"Regional share, {quarter}", fontsize=FONT["label"])
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if len(scenarios) > 1:
+        from matplotlib.lines import Line2D
+
+        handles += [Line2D([], [], color="black", ls="-" if i == 0 else "--",
+                           marker=_MARKERS[i % len(_MARKERS)], label=s)
+                    for i, s in enumerate(scenarios)]
+        labels += scenarios
+    fig.legend(handles, labels, loc="center right", fontsize=FONT["legend"], frameon=False)
+    fig.suptitle("Final regional share against each varied parameter (dots: runs, lines: "
+                 "means)", fontsize=FONT["title"], x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 0.85, 0.94))
+    return fig
+
+
+def plot_sensitivity(indices: pd.DataFrame, method: str, outcome: str, ax=None):
+    """Horizontal bars of the indices with 95% intervals, most influential on top."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(indices) + 1.8))
+    d = indices.iloc[::-1]
+    y = np.arange(len(d))
+    if method == "sobol":
+        ax.barh(y + 0.2, d.ST, height=0.4, xerr=d.ST_conf, color="#2f5fa8",
+                label="total order (ST)", capsize=3)
+        ax.barh(y - 0.2, d.S1, height=0.4, xerr=d.S1_conf, color="#9cb6dc",
+                label="first order (S1)", capsize=3)
+        ax.set_xlabel("Sobol index (share of the outcome's variance)", fontsize=FONT["label"])
+    else:
+        ax.barh(y, d.mu_star, height=0.6, xerr=d.mu_star_conf, color="#2f5fa8",
+                label="mu* (mean |elementary effect|)", capsize=3)
+        ax.scatter(d.sigma, y, color="black", zorder=3, s=18, label="sigma (interactions)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:.1f}"))
+        ax.set_xlabel("Morris mu* and sigma: change in the share, percentage points, across "
+                      "the parameter's range", fontsize=FONT["label"])
+    ax.set_yticks(y, d.parameter, fontsize=FONT["tick"])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=FONT["legend"], loc="lower right")
+    ax.set_title(f"What drives {outcome}? {method.capitalize()} indices, 95% intervals",
+                 fontsize=FONT["title"], loc="left")
+    return ax

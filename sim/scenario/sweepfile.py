@@ -1,0 +1,304 @@
+"""Sweep files: YAML in, a validated `SweepPlan` (every run with its seed) out.
+
+A sweep names scenarios, replications, a root seed, the parameters to vary (a grid of
+values, or ranges sampled by Latin hypercube or Sobol with `scipy.stats.qmc`), the
+outcomes to keep and where results go. Errors are one line naming the file, the line and
+the field (`ScenarioError`). No running, no result files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sim.scenario.scenarios import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_quarter,
+    scenarios_dir,
+)
+from sim.scenario.yamlsafe import InputError, line_of, load_yaml
+
+
+def sweeps_dir() -> Path:
+    """Folder of shipped sweep files."""
+    return scenarios_dir() / "sweeps"
+
+
+class Range(BaseModel):
+    """A continuous range for Latin hypercube or Sobol sampling."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min: float
+    max: float
+
+
+class Outcomes(BaseModel):
+    """Which results to keep for every run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    areas: Literal["all"] | list[str] = Field(
+        "all", description="`all` (region and every state) or a list of `region` and states.")
+    quarters: Literal["all"] | list[str] = Field(
+        "all", description="`all` or a list of quarters YYYYQn.")
+    channels: bool = Field(False, description="Also keep each channel's share.")
+
+    @field_validator("quarters")
+    @classmethod
+    def _quarters(cls, v):
+        if isinstance(v, list):
+            for q in v:
+                parse_quarter(q)
+        return v
+
+
+class SweepFile(BaseModel):
+    """The fields a sweep YAML file may hold (see docs/sweeps.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = Field(min_length=1)
+    scenarios: list[str] = Field(min_length=1)
+    replications: int = Field(10, ge=1, le=100_000)
+    seed: int = Field(20250617, ge=0, lt=2**63)
+    design: Literal["grid", "lhs", "sobol"] = "grid"
+    samples: int | None = Field(None, ge=1, le=1_000_000)
+    parameters: dict[str, list[float] | Range] = Field(default_factory=dict)
+    outcomes: Outcomes = Field(default_factory=Outcomes)
+    end: str | None = None
+    out: str | None = None
+    chunk_size: int | None = Field(None, ge=1, le=100_000)
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v):
+        if v is not None:
+            parse_quarter(v)
+        return v
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep."""
+
+    run_id: int
+    scenario: str
+    point: int
+    replication: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: scenarios, parameter points, runs and where results go."""
+
+    name: str
+    description: str
+    path: str
+    scenario_paths: dict[str, str]
+    scenario_hashes: dict[str, dict[str, str]]
+    design: str
+    parameters: tuple[str, ...]
+    points: tuple[dict[str, float], ...]
+    replications: int
+    root_seed: int
+    outcomes: Outcomes
+    end: str | None
+    out: str
+    chunk_size: int | None
+    file_hash: str
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    seed_by_point: bool = True
+    """False: every point uses the same seeds (common random numbers across points)."""
+
+    @property
+    def n_runs(self) -> int:
+        """Total runs: scenarios x points x replications."""
+        return len(self.scenario_paths) * len(self.points) * self.replications
+
+    def runs(self) -> list[RunSpec]:
+        """Every run in a fixed order (scenario, point, replication); ids are positions."""
+        out = []
+        rid = 0
+        for scen in self.scenario_paths:
+            for p in range(len(self.points)):
+                for r in range(self.replications):
+                    sp = p if self.seed_by_point else 0
+                    out.append(RunSpec(rid, scen, p, r, run_seed(self.root_seed, sp, r)))
+                    rid += 1
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two sweeps the same (results depend on exactly these)."""
+        return {
+            "name": self.name,
+            "scenarios": self.scenario_hashes,
+            "design": self.design,
+            "parameters": list(self.parameters),
+            "points": [dict(p) for p in self.points],
+            "replications": self.replications,
+            "root_seed": self.root_seed,
+            "outcomes": self.outcomes.model_dump(),
+            "end": self.end,
+            "seed_by_point": self.seed_by_point,
+        }
+
+    def identity_hash(self) -> str:
+        """SHA-256 of the identity."""
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def scenario(self, name: str) -> Scenario:
+        """Load one of the sweep's scenarios (with its end quarter applied)."""
+        scn = load_scenario(self.scenario_paths[name])
+        return scn.with_end(self.end) if self.end else scn
+
+
+def run_seed(root: int, point: int, replication: int) -> int:
+    """Seed of one run, from (root seed, parameter point, replication) via SeedSequence.
+
+    The scenario is not an input, so replication r at point p uses the same seed in every
+    scenario (common random numbers for paired comparisons).
+    """
+    ss = np.random.SeedSequence(root, spawn_key=(point, replication))
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _design_points(spec: SweepFile) -> tuple[list[dict[str, float]], dict[str, tuple]]:
+    names = list(spec.parameters)
+    if not names:
+        return [{}], {}
+    if spec.design == "grid":
+        lists = [spec.parameters[n] for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*lists)], {}
+    from scipy.stats import qmc
+
+    ranges = {n: (spec.parameters[n].min, spec.parameters[n].max) for n in names}
+    n = spec.samples
+    if spec.design == "lhs":
+        unit = qmc.LatinHypercube(d=len(names), seed=spec.seed).random(n)
+    else:
+        unit = qmc.Sobol(d=len(names), scramble=True, seed=spec.seed).random(n)
+    lo = np.array([ranges[k][0] for k in names])
+    hi = np.array([ranges[k][1] for k in names])
+    pts = qmc.scale(unit, lo, hi) if np.all(hi > lo) else lo + unit * (hi - lo)
+    return [dict(zip(names, map(float, row), strict=True)) for row in pts], ranges
+
+
+def load_sweep_file(path: str | Path, *, replications: int | None = None,
+                    seed: int | None = None, out: str | None = None) -> SweepPlan:
+    """Load and validate a sweep file; command-line options override the file.
+
+    Raises:
+        ScenarioError: on any problem, one line naming the file, line and field.
+    """
+    text = str(path)
+    p = Path(text)
+    if not p.exists() and "/" not in text and not text.endswith((".yaml", ".yml")):
+        p = sweeps_dir() / f"{text}.yaml"
+    raw = load_yaml(p)
+    try:
+        spec = SweepFile.model_validate(dict(raw))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x in (
+            "list[float]", "Range", "literal['all']", "list[str]")))
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(p, msg, line=line_of(raw, loc),
+                         field=".".join(map(str, loc)) or None) from None
+    spec = spec.model_copy(update={k: v for k, v in (("replications", replications),
+                                                       ("seed", seed)) if v is not None})
+
+    def fail(msg, loc):
+        return InputError(p, msg, line=line_of(raw, loc), field=".".join(map(str, loc)))
+
+    if spec.design == "grid":
+        for k, v in spec.parameters.items():
+            if not isinstance(v, list) or not v:
+                raise fail("a grid needs a non-empty list of values", ("parameters", k))
+    else:
+        if spec.samples is None:
+            raise fail(f"design {spec.design} needs samples: N", ("design",))
+        if spec.design == "sobol" and spec.samples & (spec.samples - 1):
+            raise fail("Sobol samples must be a power of 2 (e.g. 64, 128)", ("samples",))
+        for k, v in spec.parameters.items():
+            if not isinstance(v, Range):
+                raise fail(f"design {spec.design} needs a range {{min: .., max: ..}}",
+                           ("parameters", k))
+            if v.max < v.min:
+                raise fail("max is below min", ("parameters", k))
+
+    scenario_paths: dict[str, str] = {}
+    hashes: dict[str, dict[str, str]] = {}
+    for i, name in enumerate(spec.scenarios):
+        target = name if Path(name).is_absolute() or "/" not in name else str(p.parent / name)
+        try:
+            scn = load_scenario(target)
+        except ScenarioError as e:
+            raise fail(f"scenario {name!r}: {e}", ("scenarios", i)) from None
+        if scn.name in scenario_paths:
+            raise fail(f"scenario {scn.name!r} is listed twice", ("scenarios", i))
+        scenario_paths[scn.name] = scn.path
+        hashes[scn.name] = scn.file_hashes
+        if spec.end:
+            try:
+                scn = scn.with_end(spec.end)
+            except ScenarioError as e:
+                raise fail(e.message, ("end",)) from None
+        for k, v in spec.parameters.items():
+            probe = v[0] if isinstance(v, list) else v.min
+            try:
+                scn.with_overrides({k: probe})
+                if isinstance(v, Range):
+                    scn.with_overrides({k: v.max})
+                else:
+                    for value in v:
+                        scn.with_overrides({k: value})
+            except ScenarioError as e:
+                raise fail(f"{e.message} (in scenario {scn.name})", ("parameters", k)) from None
+    if isinstance(spec.outcomes.areas, list):
+        known = {"region", *load_scenario(next(iter(scenario_paths.values()))).world.states}
+        for i, a in enumerate(spec.outcomes.areas):
+            if a not in known:
+                raise fail(f"unknown area {a!r} (expected region or a state)",
+                           ("outcomes", "areas", i))
+
+    points, ranges = _design_points(spec)
+    out = out or spec.out or f"results/sweeps/{spec.name}"
+    return SweepPlan(
+        name=spec.name,
+        description=spec.description.strip(),
+        path=str(p),
+        scenario_paths=scenario_paths,
+        scenario_hashes=hashes,
+        design=spec.design,
+        parameters=tuple(spec.parameters),
+        points=tuple(points),
+        replications=spec.replications,
+        root_seed=spec.seed,
+        outcomes=spec.outcomes,
+        end=spec.end,
+        out=out,
+        chunk_size=spec.chunk_size,
+        file_hash=hashlib.sha256(p.read_bytes()).hexdigest(),
+        ranges=ranges,
+    )
+
+
+def with_points(plan: SweepPlan, points: list[dict[str, float]], *, name_suffix: str,
+                outcomes: Outcomes | None = None, replications: int | None = None,
+                out: str | None = None) -> SweepPlan:
+    """A plan with explicit parameter points (e.g. a SALib sample), otherwise the same."""
+    from dataclasses import replace
+
+    return replace(plan, name=f"{plan.name}-{name_suffix}", design=name_suffix,
+                   points=tuple(points), outcomes=outcomes or plan.outcomes,
+                   replications=replications or plan.replications, out=out or plan.out)
