@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.analysis import bands as A
+from sim.world.quarters import next_quarter, quarter_year
 
 QUARTERS = ["2025Q3", "2025Q4", "2026Q1"]
 
@@ -31,10 +32,10 @@ def make_shares(quarters=QUARTERS, n_rep=5, scenario="demo"):
 
 
 def test_quarter_helpers():
-    assert A.quarter_year("2025Q1") == 2025.0
-    assert A.quarter_year("2025Q4") == 2025.75
-    assert A.next_quarter("2025Q4") == "2026Q1"
-    assert A.next_quarter("2025Q2") == "2025Q3"
+    assert quarter_year("2025Q1") == 2025.0
+    assert quarter_year("2025Q4") == 2025.75
+    assert next_quarter("2025Q4") == "2026Q1"
+    assert next_quarter("2025Q2") == "2025Q3"
     df = pd.DataFrame({"quarter": ["2026Q1", "2025Q4", "2025Q1", "2025Q4"]})
     assert A.quarter_order(df) == ["2025Q1", "2025Q4", "2026Q1"]
 

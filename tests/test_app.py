@@ -18,7 +18,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sim.app import classroom as C  # noqa: E402
-from sim.scenario.scenarios import _apply_set, load_scenario, parse_quarter  # noqa: E402
+from sim.scenario.scenarios import load_scenario  # noqa: E402
+from sim.world.quarters import parse_quarter  # noqa: E402
+from sim.world.values import apply_set  # noqa: E402
 from sim.world.vocabulary import Params, PowerAttrs, StateAttrs, field_table  # noqa: E402
 
 TREATY = "event:china_central_asia_treaty_2025"
@@ -228,7 +230,7 @@ def test_switching_scenario_keeps_the_new_scenarios_own_values(monkeypatch):
     def fake(name):
         s = real(name)
         if name == "us_stays":
-            world, params = _apply_set(s.world, s.params, {"powers.china.budget_growth": 0.1})
+            world, params = apply_set(s.world, s.params, {"powers.china.budget_growth": 0.1})
             s = replace(s, world=world, params=params)
         return s
 

@@ -8,6 +8,7 @@ from scipy import stats
 from sim.analysis import paired as C
 from sim.runs.runner import derive_seeds, run_batch
 from sim.scenario.scenarios import load_scenario
+from sim.world.quarters import parse_quarter
 
 SEEDS = [11, 22, 33]
 
@@ -208,8 +209,8 @@ def test_reusable_replications(change, expected):
     args = {"hashes": hashes, "seeds": SEEDS} | change
     m = _manifest(args["hashes"], args["seeds"], end=change.get("end", "2035Q4"),
                   version=change.get("version", "0.1.0"))
-    got = C.reusable_replications(m, hashes, (C.quarter_index("2015Q1"),
-                                              C.quarter_index("2035Q4")), SEEDS,
+    got = C.reusable_replications(m, hashes, (parse_quarter("2015Q1"),
+                                              parse_quarter("2035Q4")), SEEDS,
                                   {"greatgame": "0.1.0", "numpy": "2", "mesa": "3"})
     assert got == expected
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from sim.engine.model import InfluenceModel
 from sim.runs.runner import derive_seeds, run_one
-from sim.scenario.scenarios import _apply_set, load_scenario
+from sim.scenario.scenarios import load_scenario
+from sim.world.values import apply_set
 from sim.world.vocabulary import Params, PowerAttrs, StateAttrs, field_table
 
 
@@ -162,7 +163,7 @@ def test_temporary_event_is_undone(tmp_path):
 
 def test_protests_break_out_and_lower_openness(baseline):
     scn = dataclasses.replace(
-        baseline, world=_apply_set(baseline.world, baseline.params,
+        baseline, world=apply_set(baseline.world, baseline.params,
                                    {"powers.china.toward.*.sentiment": -1.0})[0])
     model = InfluenceModel(scn.with_end("2020Q4"), rng=2)
     damaged = False
@@ -211,7 +212,7 @@ STATE_STRATS = _ranged(StateAttrs, skip=("connectivity",))
 def test_any_valid_world_and_parameters_keep_invariants(baseline, params, power, state, seed):
     overrides = {f"powers.*.{k}": v for k, v in power.items()}
     overrides |= {f"states.*.{k}": v for k, v in state.items()}
-    world, _ = _apply_set(baseline.world, baseline.params, overrides)
+    world, _ = apply_set(baseline.world, baseline.params, overrides)
     scn = dataclasses.replace(baseline, world=world).with_params(**params).with_end("2018Q4")
     model = InfluenceModel(scn, rng=seed)
     for _ in range(scn.n_quarters):

@@ -19,13 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim.scenario.scenarios as scenario_mod
-from sim.scenario.scenarios import (
-    ScenarioError,
-    expand_target,
-    list_scenarios,
-    load_scenario,
-    scenarios_dir,
-)
+from sim.errors import InputError
+from sim.scenario.scenarios import list_scenarios, load_scenario, scenarios_dir
+from sim.world.values import expand_target
 from sim.world.vocabulary import PowerAttrs, StateAttrs, field_table
 
 SHIPPED = sorted(scenarios_dir().glob("*.yaml"))
@@ -59,7 +55,7 @@ def write(tmp_path: Path, text: str | bytes, name: str = "scenario.yaml") -> Pat
     return path
 
 
-def check_error(err: ScenarioError, path: Path | str, line: int | None, field: str | None,
+def check_error(err: InputError, path: Path | str, line: int | None, field: str | None,
                 words: str) -> None:
     """One line, naming the file, the line (if any) and the field, and saying what is wrong."""
     msg = str(err)
@@ -77,8 +73,8 @@ def check_error(err: ScenarioError, path: Path | str, line: int | None, field: s
     assert words in msg, msg
 
 
-def raises(path: Path | str) -> ScenarioError:
-    with pytest.raises(ScenarioError) as info:
+def raises(path: Path | str) -> InputError:
+    with pytest.raises(InputError) as info:
         load_scenario(path)
     return info.value
 
@@ -558,10 +554,10 @@ def test_with_end_and_with_params_errors():
     sc = load_scenario("baseline")
     assert sc.with_end("2020Q4").n_quarters == 24
     for bad in ("2020Q5", "2014Q4"):
-        with pytest.raises(ScenarioError) as info:
+        with pytest.raises(InputError) as info:
             sc.with_end(bad)
         assert info.value.field == "--end" and "\n" not in str(info.value)
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(InputError) as info:
         sc.with_params(w_trade=2)
     assert info.value.field == "params.w_trade"
     assert "less than or equal to 1" in str(info.value)
@@ -607,7 +603,7 @@ def test_mangled_file_loads_or_gives_one_line(tmp_path, text):
     path = write(tmp_path, text)
     try:
         load_scenario(path)
-    except ScenarioError as err:
+    except InputError as err:
         msg = str(err)
         assert len(msg.splitlines()) == 1, msg
         assert path.name in msg, msg

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from sim.cli.main import main
+from sim.errors import InputError
 from sim.runs.sweep import done_records, execute, load_sweep
-from sim.scenario.scenarios import ScenarioError
 from sim.scenario.sweepfile import load_sweep_file, run_seed, sweeps_dir
 
 ROOT = Path(__file__).parent.parent
@@ -108,7 +108,7 @@ BAD = [
 @pytest.mark.parametrize("case,body,line,field", BAD, ids=[b[0] for b in BAD])
 def test_bad_sweep_files_fail_with_one_line(tmp_path, case, body, line, field):
     path = write_sweep(tmp_path, body)
-    with pytest.raises(ScenarioError) as e:
+    with pytest.raises(InputError) as e:
         load_sweep_file(path)
     msg = str(e.value)
     assert "\n" not in msg and str(path) in msg

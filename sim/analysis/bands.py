@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
+from sim.world.quarters import in_time_order, quarter_year
 from sim.world.vocabulary import OTHER
 
 REGION = "region"
@@ -27,20 +28,9 @@ LOW, HIGH = 0.05, 0.95
 _STATS = ["mean", "p05", "p95", "n"]
 
 
-def quarter_year(quarter: str) -> float:
-    """Turn `2025Q4` into a decimal year at the start of the quarter (2025.75), for axes."""
-    return int(quarter[:4]) + (int(quarter[5]) - 1) / 4
-
-
-def next_quarter(quarter: str) -> str:
-    """Return the quarter after `quarter` (`2025Q4` -> `2026Q1`)."""
-    y, q = int(quarter[:4]), int(quarter[5])
-    return f"{y + q // 4}Q{q % 4 + 1}"
-
-
 def quarter_order(frame: pd.DataFrame) -> list[str]:
     """Return the distinct quarters of a frame in time order."""
-    return sorted(frame["quarter"].unique(), key=lambda q: (int(q[:4]), int(q[5])))
+    return in_time_order(frame["quarter"].unique())
 
 
 def power_order(frame: pd.DataFrame) -> list[str]:

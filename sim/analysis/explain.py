@@ -21,7 +21,8 @@ import pandas as pd
 
 from sim.engine.model import InfluenceModel
 from sim.runs.runner import RunResult, collect
-from sim.scenario.scenarios import Scenario, format_quarter, parse_quarter
+from sim.world.quarters import format_quarter, parse_quarter
+from sim.world.values import Scenario
 
 TERMS = ("economy", "security", "sentiment", "dependence", "hedging")
 """The terms of a partner's alignment score, in the order they are shown."""

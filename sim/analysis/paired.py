@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.analysis.bands import REGION, area_order, power_order, quarter_year
-from sim.scenario.scenarios import format_quarter, parse_quarter
+from sim.analysis.bands import REGION, area_order, power_order
+from sim.world.quarters import parse_quarter, quarter_year
 from sim.world.vocabulary import OTHER
 
 CONFIDENCE = 0.95
@@ -45,16 +45,6 @@ def unique_labels(names: Sequence[str]) -> list[str]:
         seen[n] = seen.get(n, 0) + 1
         out.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
     return out
-
-
-def year_quarter(year: int) -> str:
-    """The quarter that stands for a year in tables: its fourth (`2030` -> `2030Q4`)."""
-    return f"{int(year)}Q4"
-
-
-def quarter_index(quarter: str) -> int:
-    """Quarter label -> index (`sim.scenario.scenarios.parse_quarter`)."""
-    return parse_quarter(quarter)
 
 
 def t_interval(mean: np.ndarray, sd: np.ndarray, n: np.ndarray,
@@ -103,7 +93,7 @@ def _sort(frame: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     tmp = frame.assign(**{f"_{c}": frame[c].map(keys[c]) for c in cols})
     order = [f"_{c}" for c in cols]
     if "quarter" in frame.columns:
-        tmp["_q"] = frame["quarter"].map(quarter_index)
+        tmp["_q"] = frame["quarter"].map(parse_quarter)
         order.append("_q")
     tmp = tmp.sort_values(order, kind="stable")
     return tmp.drop(columns=order).reset_index(drop=True)
@@ -225,7 +215,7 @@ def overtaking(shares: pd.DataFrame, pairs: Sequence[tuple[str, str]] = (("china
     areas = list(areas) if areas is not None else [REGION, *area_order(shares)]
     rows: list[dict[str, Any]] = []
     for scenario, g in shares[shares["area"].isin(areas)].groupby("scenario", sort=False):
-        quarters = sorted(g["quarter"].unique(), key=quarter_index)
+        quarters = sorted(g["quarter"].unique(), key=parse_quarter)
         wide = g.pivot_table(index=["area", "replication"], columns=["power", "quarter"],
                              values="share", aggfunc="first")
         for area in areas:
@@ -330,14 +320,14 @@ def tilt_shifts(metrics: pd.DataFrame, lag_quarters: int = 4, top: int = 4,
             "tilt_after", "change", "same_in"]
     mean = metrics.groupby(["scenario", "state", "power", "quarter"], sort=False)["tilt"].mean()
     frame = mean.reset_index()
-    frame["_q"] = frame["quarter"].map(quarter_index)
+    frame["_q"] = frame["quarter"].map(parse_quarter)
     frame = frame.sort_values(["scenario", "state", "power", "_q"], kind="stable")
     g = frame.groupby(["scenario", "state", "power"], sort=False)
     frame["tilt_before"] = g["tilt"].shift(lag_quarters)
     frame["quarter_before"] = g["quarter"].shift(lag_quarters)
     frame = frame.dropna(subset=["tilt_before"])
     if since is not None:
-        frame = frame[frame["_q"] >= quarter_index(since)]
+        frame = frame[frame["_q"] >= parse_quarter(since)]
     frame = frame.rename(columns={"tilt": "tilt_after"})
     frame["change"] = frame["tilt_after"] - frame["tilt_before"]
     if frame.empty:
@@ -442,12 +432,7 @@ def common_quarters(shares: pd.DataFrame) -> list[str]:
     """Quarters simulated in every scenario, in time order."""
     sets = [set(g["quarter"].unique()) for _, g in shares.groupby("scenario", sort=False)]
     common = set.intersection(*sets) if sets else set()
-    return sorted(common, key=quarter_index)
-
-
-def quarter_range(start: str, end: str) -> list[str]:
-    """Quarter labels from `start` to `end` inclusive."""
-    return [format_quarter(q) for q in range(quarter_index(start), quarter_index(end) + 1)]
+    return sorted(common, key=parse_quarter)
 
 
 # --------------------------------------------------------------------------- all tables
@@ -460,7 +445,7 @@ def build(shares: pd.DataFrame, reference: str, quarters: Sequence[str],
     Args:
         shares: Tidy shares of the scenarios, replication i with the same seed in each.
         reference: The reference scenario's label.
-        quarters: Quarters at which to name the leaders (see `year_quarter`).
+        quarters: Quarters at which to name the leaders (see `sim.world.quarters.year_quarter`).
         pairs: (power, rival) pairs for overtaking.
         confidence: Confidence level of the intervals.
 

@@ -26,16 +26,11 @@ import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sim.engine.model import InfluenceModel
+from sim.errors import InputError
 from sim.runs.runner import RunResult, collect, derive_seeds
-from sim.scenario.scenarios import (
-    Event,
-    Scenario,
-    ScenarioError,
-    _apply_set,
-    list_scenarios,
-    load_scenario,
-    parse_quarter,
-)
+from sim.scenario.scenarios import list_scenarios, load_scenario
+from sim.world.quarters import parse_quarter
+from sim.world.values import Event, Scenario, apply_set
 from sim.world.vocabulary import CHANNELS, Params, PowerAttrs, StateAttrs, field_table
 
 DEFAULT_SCENARIO = "baseline"
@@ -342,7 +337,7 @@ def build(scenario: str = DEFAULT_SCENARIO, settings: Mapping[str, Any] | None =
             rejected.pop(key)
             continue
         try:
-            world, params = _apply_set(world, params, {key: v})
+            world, params = apply_set(world, params, {key: v})
         except ValueError as e:
             problems.append(f"{c.label}: {e}; using {c.default:g}")
             continue
@@ -354,7 +349,7 @@ def build(scenario: str = DEFAULT_SCENARIO, settings: Mapping[str, Any] | None =
         problems.append("Channel weights: all six are 0, so influence would be undefined; "
                         "using the scenario's weights")
         restore = {f"params.w_{ch}": getattr(base.params, f"w_{ch}") for ch in CHANNELS}
-        world, params = _apply_set(world, params, restore)
+        world, params = apply_set(world, params, restore)
         for k, v in restore.items():
             rejected[k] = values[k]
             values[k] = v
@@ -559,7 +554,7 @@ class ClassroomModel(InfluenceModel):
             rep = 0
         try:
             built = build(str(scenario), kwargs, sliders_from=sliders_from)
-        except ScenarioError as e:  # a broken shipped file: say so, show the baseline
+        except InputError as e:  # a broken shipped file: say so, show the baseline
             built = build(DEFAULT_SCENARIO)
             problems.append(f"scenario {scenario!r} could not be loaded: {e}")
         super().__init__(built.scenario, rng=replication_seed(rep))

@@ -37,7 +37,7 @@ from sim.app.classroom import (
 )
 from sim.output.maps import CAPITALS, plot_region_map
 from sim.output.plots import power_colour, power_label
-from sim.scenario.scenarios import parse_quarter
+from sim.world.quarters import parse_quarter
 
 with warnings.catch_warnings():  # Solara's hook linter flags Mesa 3.3.1's ComponentsView
     warnings.filterwarnings("ignore", message=".*despite early return", category=UserWarning)

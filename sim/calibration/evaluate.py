@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from sim.errors import InputError
 from sim.runs.sweep_worker import part_records, write_part
-from sim.scenario.scenarios import Scenario, ScenarioError, expand_target, parse_quarter
+from sim.world.quarters import parse_quarter
+from sim.world.values import Scenario, expand_target
 from sim.world.vocabulary import PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 LOSS_VERSION = "msle-groups-1"
@@ -147,7 +149,7 @@ def parse_free(specs: Sequence[str] | None, scenario: Scenario) -> list[FreePara
         for v in (lo, hi):
             try:
                 scenario.with_overrides({path: v})
-            except ScenarioError as e:
+            except InputError as e:
                 raise CalibrationError(f"--params {spec}: {e.args[0] if e.args else e}") from None
         if any(f.path == path for f in out):
             raise CalibrationError(f"--params {path}: given twice")

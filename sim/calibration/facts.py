@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.scenario.scenarios import Scenario
+from sim.world.values import Scenario
 
 DEFAULT_VALIDATE_RUNS = 10
 """Runs of a default `greatgame validate` (sim.cli.main.DEFAULT_REPLICATIONS)."""

@@ -56,7 +56,7 @@ from sim.calibration.evaluate import _base_scenario as _base_scenario
 from sim.runs.executors import ExecutorInfo, make_executor
 from sim.runs.sweep import done_records
 from sim.scenario import history as H
-from sim.scenario.scenarios import Scenario
+from sim.world.values import Scenario
 from sim.world.vocabulary import Params
 
 __all__ = ["DEFAULT_FREE", "GOOD_FIT", "GROUPS", "LAYER_DIR", "LOSS_VERSION", "METRIC_ARRAYS",

@@ -148,13 +148,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """`greatgame check`: validate scenario files."""
-    from sim.scenario.scenarios import ScenarioError, load_scenario
+    from sim.errors import InputError
+    from sim.scenario.scenarios import load_scenario
 
     failed = 0
     for f in args.files:
         try:
             s = load_scenario(f)
-        except ScenarioError as e:
+        except InputError as e:
             failed += 1
             _err(str(e))
             continue
@@ -440,7 +441,7 @@ def _seed(text: str) -> int:
 
 
 def _quarter(text: str) -> str:
-    from sim.scenario.scenarios import parse_quarter
+    from sim.world.quarters import parse_quarter
 
     try:
         parse_quarter(text)
@@ -552,11 +553,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _stop_on_sigterm()
     args.command_line = _command(argv)
     from sim.cli.sweep import _UsageError as _SweepUsageError
-    from sim.scenario.scenarios import ScenarioError
+    from sim.errors import InputError
 
     try:
         return args.func(args)
-    except (ScenarioError, _InputError, _SweepUsageError) as e:
+    except (InputError, _InputError, _SweepUsageError) as e:
         _err(str(e).removeprefix("<input>: "))
         return EXIT_INPUT
     except BrokenPipeError:  # e.g. `greatgame scenarios | head`: stop quietly

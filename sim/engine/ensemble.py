@@ -20,8 +20,9 @@ from sim.engine import kernels as K
 from sim.engine import reporters
 from sim.engine import step as rules
 from sim.engine.kernels import QuarterDraws
-from sim.scenario.scenarios import Scenario, format_quarter
+from sim.world.quarters import format_quarter
 from sim.world.state import EventSchedule, WorldState
+from sim.world.values import Scenario
 
 DRAW_BLOCK = 12
 """Quarters of random numbers drawn at a time for every run of a batch."""

@@ -15,8 +15,9 @@ from sim.engine import kernels as K
 from sim.engine import reporters
 from sim.engine import step as step_rules
 from sim.engine.agents import PowerAgent, StateAgent
-from sim.scenario.scenarios import Scenario, format_quarter
+from sim.world.quarters import format_quarter
 from sim.world.state import EventSchedule, WorldState
+from sim.world.values import Scenario
 
 
 class InfluenceModel(mesa.Model):

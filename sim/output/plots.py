@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MultipleLocator, PercentFormatter
 
 from sim.analysis import bands as A
+from sim.world.quarters import next_quarter, quarter_year
 
 POWER_COLOURS: dict[str, str] = {
     "china": "#d1352b",   # red
@@ -104,7 +105,7 @@ def _projection_start(projection_from: str | None, first: float, last: float) ->
     """Decimal year at which the projection starts (the end of `projection_from`), if shown."""
     if projection_from is None:
         return None
-    x = A.quarter_year(projection_from) + 0.25
+    x = quarter_year(projection_from) + 0.25
     return x if first < x < last else None
 
 
@@ -116,8 +117,8 @@ def _mark(ax: Axes, marks: Mapping[str, str] | None, projection_from: str | None
         The number of label rows drawn above the axes (0, 1 or 2).
     """
     trans = ax.get_xaxis_transform()
-    shown = sorted(((A.quarter_year(q), q, lab) for q, lab in (marks or {}).items()
-                    if first < A.quarter_year(q) < last))
+    shown = sorted(((quarter_year(q), q, lab) for q, lab in (marks or {}).items()
+                    if first < quarter_year(q) < last))
     for i, (x, q, label) in enumerate(shown):
         ax.axvline(x, color="black", lw=0.8, ls=(0, (4, 3)), alpha=0.55, zorder=3)
         if labels:
@@ -242,14 +243,14 @@ def plot_state_shares(shares: pd.DataFrame, fig: Figure | None = None, *,
         ax.set_axis_off()
     handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in order]
     handles.append(Patch(color="0.5", alpha=0.35, label=f"5–95% range over {n} runs"))
-    shown = {q: lab for q, lab in (marks or {}).items() if first < A.quarter_year(q) < last}
+    shown = {q: lab for q, lab in (marks or {}).items() if first < quarter_year(q) < last}
     if shown:
         handles.append(Line2D([], [], color="black", lw=0.8, ls=(0, (4, 3)), alpha=0.6,
                               label="\n".join(f"{lab} ({q})" for q, lab in sorted(
-                                  shown.items(), key=lambda kv: A.quarter_year(kv[0])))))
+                                  shown.items(), key=lambda kv: quarter_year(kv[0])))))
     if _projection_start(projection_from, first, last) is not None:
         handles.append(Line2D([], [], color="0.15", lw=0.9, ls=":",
-                              label=f"projection from {A.next_quarter(projection_from)}"))
+                              label=f"projection from {next_quarter(projection_from)}"))
     fig.suptitle(f"{title}: share of influence by state, mean of {n} run{'s' if n != 1 else ''}",
                  fontsize=FONT["title"], x=0.01, ha="left")
     if len(spare):
@@ -638,7 +639,7 @@ def plot_overtaking(overtake: pd.DataFrame, ax: Axes | None = None, *, power: st
         _, ax = plt.subplots(figsize=(10, 0.3 * max(1, len(shown)) * max(2, len(scenarios))
                                       + 1.8), layout="constrained")
     colour = {n: SCENARIO_STYLES[i % len(SCENARIO_STYLES)] for i, n in enumerate(scenarios)}
-    years = [A.quarter_year(q) for c in ("earliest", "latest") for q in d[c].dropna()]
+    years = [quarter_year(q) for c in ("earliest", "latest") for q in d[c].dropna()]
     lo = first if first is not None else (min(years) - 1 if years else 2015)
     hi = last if last is not None else (max(years) + 1 if years else 2035)
     if years:
@@ -658,7 +659,7 @@ def plot_overtaking(overtake: pd.DataFrame, ax: Axes | None = None, *, power: st
                 ax.text(lo + 0.2, y, f"{name}: {note}", va="center", fontsize=FONT["note"],
                         color=c)
             else:
-                e, m, la = (A.quarter_year(r[k]) for k in ("earliest", "median", "latest"))
+                e, m, la = (quarter_year(r[k]) for k in ("earliest", "median", "latest"))
                 ax.plot([e, la + 0.25], [y, y], color=c, lw=2.2, solid_capstyle="butt")
                 ax.plot([m + 0.125], [y], marker="o", color=c, ms=7, mec="white", mew=0.8)
                 ax.text(e - 0.2, y, f"{name}: {r['n_overtake']} of {r['n_runs']} runs",

@@ -45,7 +45,8 @@ from sim.output.report_text import (
 )
 from sim.runs import store as sio
 from sim.runs.runner import RunResult
-from sim.scenario.scenarios import Scenario, format_quarter
+from sim.world.quarters import format_quarter, parse_quarter, quarter_range, year_quarter
+from sim.world.values import Scenario
 
 REPORT = "report.html"
 PARQUET_COLUMNS = ["scenario", "replication", "seed", "quarter", "area", "power", "share"]
@@ -166,12 +167,12 @@ def check_options(scenarios: Sequence[Scenario], years: Sequence[int] | None = N
         raise ValueError("the scenarios' periods do not overlap")
     period = f"{format_quarter(start)}–{format_quarter(end)}"
     for y in years or []:
-        if not start <= C.quarter_index(C.year_quarter(y)) <= end:
-            raise ValueError(f"--years {y}: {C.year_quarter(y)} is outside the compared "
+        if not start <= parse_quarter(year_quarter(y)) <= end:
+            raise ValueError(f"--years {y}: {year_quarter(y)} is outside the compared "
                              f"period {period}")
     if map_quarter is not None:
         try:
-            q = C.quarter_index(map_quarter)
+            q = parse_quarter(map_quarter)
         except ValueError as e:
             raise ValueError(f"--map-quarter: {e}") from None
         if not start <= q <= end:
@@ -315,7 +316,7 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     reference = g.sources[0].label
     common = C.common_quarters(shares)
     years = list(years) if years else [2025, 2030, 2035]
-    quarters = [q for q in map(C.year_quarter, years) if q in set(common)] or [common[-1]]
+    quarters = [q for q in map(year_quarter, years) if q in set(common)] or [common[-1]]
     if map_quarter is None:
         map_quarter = quarters[len(quarters) // 2]
     elif map_quarter not in set(common):
@@ -325,7 +326,7 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     tables["map_leaders"] = (tables["leaders"] if map_quarter in quarters
                              else C.leaders(shares, [map_quarter], reference))
     display = display_tables(tables)
-    start = C.quarter_range(common[0], common[-1])
+    start = quarter_range(common[0], common[-1])
     since = start[min(lag_quarters, len(start) - 1)]
     shifts = C.tilt_shifts(g.result.metrics, lag_quarters, top_shifts, since=since)
     explanations = _explanations(g, shifts)

@@ -16,7 +16,7 @@ from sim.runs.tidy import shares_columns
 
 if TYPE_CHECKING:  # importing Mesa takes half a second: only the Mesa runs need it
     from sim.engine.model import InfluenceModel
-    from sim.scenario.scenarios import Scenario
+    from sim.world.values import Scenario
 
 
 

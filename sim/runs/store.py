@@ -32,7 +32,8 @@ import sim
 from sim.analysis import bands as analysis
 from sim.output import plots
 from sim.runs.runner import RunResult
-from sim.scenario.scenarios import Scenario, format_quarter
+from sim.world.quarters import format_quarter
+from sim.world.values import Scenario
 
 SHARES, METRICS, EVENTS, SUMMARY, MANIFEST = (
     "shares.parquet", "metrics.parquet", "events.csv", "summary.csv", "manifest.json")

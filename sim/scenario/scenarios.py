@@ -2,24 +2,23 @@
 
 All input validation lives here. A scenario names a world file, may extend another
 scenario, overrides world values with `set:`, removes inherited events, and adds events
-(inline or by id from `scenarios/events/`). Errors raise `ScenarioError`, one line naming
+(inline or by id from `scenarios/events/`). Errors raise `sim.errors.InputError`, one line naming
 the file, the line and the field. No model logic.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sim.errors import InputError
 from sim.scenario.yamlsafe import (
-    InputError,
     LocatedDict,
     LocatedList,
     format_loc,
@@ -27,12 +26,21 @@ from sim.scenario.yamlsafe import (
     load_yaml,
     read_text,
 )
+from sim.world.quarters import parse_quarter
+from sim.world.values import (
+    TYPE_NOUNS,
+    Effect,
+    Event,
+    Scenario,
+    World,
+    apply_set,
+    check_value,
+    expand_target,
+    input_note,
+    pydantic_message,
+)
 from sim.world.vocabulary import OTHER, PairAttrs, Params, PowerAttrs, StateAttrs
 
-ScenarioError = InputError
-"""Raised for any bad scenario, world or event file (a ValueError)."""
-
-QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
 EVENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 """Event ids: snake_case, also the file names in scenarios/events/."""
 DEFAULT_WORLD = "central_asia"
@@ -41,25 +49,6 @@ DEFAULT_WORLD = "central_asia"
 def scenarios_dir() -> Path:
     """Return the folder of shipped scenarios: `scenarios/` at the project root."""
     return Path(__file__).resolve().parents[2] / "scenarios"
-
-
-# --------------------------------------------------------------------------- quarters
-
-def parse_quarter(text: Any) -> int:
-    """Turn `2025Q4` into a quarter index (year * 4 + quarter - 1).
-
-    Raises:
-        ValueError: the text is not of the form YYYYQn.
-    """
-    m = QUARTER_RE.match(str(text).strip()) if isinstance(text, str) else None
-    if not m:
-        raise ValueError(f"expected a quarter like 2025Q4, got {text!r}")
-    return int(m.group(1)) * 4 + int(m.group(2)) - 1
-
-
-def format_quarter(index: int) -> str:
-    """Turn a quarter index back into `YYYYQn`."""
-    return f"{index // 4}Q{index % 4 + 1}"
 
 
 # --------------------------------------------------------------------------- file schemas
@@ -127,207 +116,10 @@ class ScenarioFile(_Strict):
     events: list[EventSpec | str] = Field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- resolved objects
-
-@dataclass(frozen=True)
-class Effect:
-    """A validated effect with its target resolved to concrete paths (no wildcards)."""
-
-    target: str
-    op: str
-    value: float
-    paths: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Event:
-    """A validated event with its quarter index."""
-
-    id: str
-    at: str
-    quarter: int
-    duration: int | None
-    description: str
-    effects: tuple[Effect, ...]
-
-
-@dataclass(frozen=True)
-class World:
-    """A world's initial values (plain floats) and where each value comes from."""
-
-    name: str
-    description: str
-    powers: dict[str, PowerAttrs]
-    states: dict[str, StateAttrs]
-    pairs: dict[tuple[str, str], PairAttrs]
-    sources: dict[str, str]
-
-    @property
-    def power_names(self) -> list[str]:
-        """Acting powers in file order (without `other`)."""
-        return list(self.powers)
-
-    @property
-    def partner_names(self) -> list[str]:
-        """Acting powers then `other`."""
-        return [*self.powers, OTHER]
-
-    @property
-    def state_names(self) -> list[str]:
-        """States in file order."""
-        return list(self.states)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A fully resolved scenario: world with `set:` applied, parameters, period, events."""
-
-    name: str
-    description: str
-    path: str
-    world: World
-    params: Params
-    start: int
-    end: int
-    events: tuple[Event, ...]
-    overrides: dict[str, float | str]
-    file_hashes: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def n_quarters(self) -> int:
-        """Number of simulated quarters."""
-        return self.end - self.start + 1
-
-    def quarters(self) -> list[str]:
-        """Quarter labels of the period."""
-        return [format_quarter(q) for q in range(self.start, self.end + 1)]
-
-    def with_end(self, end: str) -> Scenario:
-        """Return the same scenario run to another last quarter.
-
-        Raises:
-            ScenarioError: the quarter is malformed or before the start.
-        """
-        try:
-            q = parse_quarter(end)
-        except ValueError as e:
-            raise ScenarioError(None, str(e), field="--end") from None
-        if q < self.start:
-            raise ScenarioError(None, f"{end} is before the start {format_quarter(self.start)}",
-                                field="--end")
-        return _replace(self, end=q)
-
-    def with_params(self, **values: Any) -> Scenario:
-        """Return the same scenario with some model parameters changed (validated)."""
-        data = self.params.model_dump() | values
-        try:
-            params = Params(**data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise ScenarioError(None, _message(err),
-                                field="params." + format_loc(err["loc"])) from None
-        return _replace(self, params=params)
-
-
-    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
-        """Return the scenario with world values, parameters or event effect values changed.
-
-        Keys are `set:` paths (`powers.china.budget_growth`, `states.*.hedging`,
-        `params.w_trade`) or event effect values written `events.<id>.effects[<i>].value`
-        (for example how hard the 2022 war hits Russia). Used by sweeps and the classroom.
-
-        Raises:
-            ScenarioError: a key names nothing, or a value is out of its range.
-        """
-        world_keys = {k: v for k, v in overrides.items() if not k.startswith("events.")}
-        event_keys = {k: v for k, v in overrides.items() if k.startswith("events.")}
-        try:
-            world, params = _apply_set(self.world, self.params, world_keys)
-        except _SetError as e:
-            raise ScenarioError(None, str(e), field=e.key) from None
-        events = list(self.events)
-        for key, value in event_keys.items():
-            m = re.fullmatch(r"events\.([a-z][a-z0-9_]*)\.effects\[(\d+)\]\.value", key)
-            if not m:
-                raise ScenarioError(None, "expected events.<id>.effects[<i>].value", field=key)
-            eid, idx = m.group(1), int(m.group(2))
-            pos = next((i for i, e in enumerate(events) if e.id == eid), None)
-            if pos is None:
-                known = ", ".join(e.id for e in events) or "none"
-                raise ScenarioError(None, f"no event {eid!r} in {self.name} (events: {known})",
-                                    field=key)
-            ev = events[pos]
-            if idx >= len(ev.effects):
-                raise ScenarioError(None, f"event {eid} has {len(ev.effects)} effects",
-                                    field=key)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise ScenarioError(None, f"expected a number, got {value!r}", field=key) from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ScenarioError(None, "must be a finite number", field=key)
-            effects = list(ev.effects)
-            effects[idx] = _replace(effects[idx], value=number)
-            events[pos] = _replace(ev, effects=tuple(effects))
-        merged = dict(self.overrides) | {k: v for k, v in overrides.items()}
-        return _replace(self, world=world, params=params, events=tuple(events), overrides=merged)
-
-    def without_events(self, *event_ids: str) -> Scenario:
-        """Return the scenario with some events switched off (unknown ids are errors)."""
-        known = {e.id for e in self.events}
-        for eid in event_ids:
-            if eid not in known:
-                raise ScenarioError(None, f"no event {eid!r} in {self.name}", field="events")
-        return _replace(self, events=tuple(e for e in self.events if e.id not in event_ids))
-
-
-def _replace(obj, **kw):
-    from dataclasses import replace
-
-    return replace(obj, **kw)
-
-
 # --------------------------------------------------------------------------- helpers
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-_TYPE_NOUNS = {
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "string_type": "a string",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "bool_type": "true or false",
-}
-"""Pydantic type errors, as what was expected (their own text can name internal classes)."""
-
-
-def _got(err: dict, msg: str = "") -> str:
-    """` (got X)` for a scalar input not already quoted in the message."""
-    if "input" not in err or isinstance(err["input"], dict | list):
-        return ""
-    got = repr(err["input"])
-    return "" if got in msg else f" (got {got})"
-
-
-def _message(err: dict) -> str:
-    """Say what a pydantic error expected and what was given, briefly."""
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    if kind in _TYPE_NOUNS:
-        return f"expected {_TYPE_NOUNS[kind]}" + _got(err)
-    msg = err["msg"].removeprefix("Value error, ")
-    return msg + _got(err, msg)
 
 
 def _data_loc(raw: Any, loc: tuple, missing: bool) -> tuple[tuple, int | None]:
@@ -372,11 +164,11 @@ def _pydantic_error(path: Path, raw: Any, e: ValidationError, prefix: tuple = ()
 
     loc, line = where(first)
     same = [err for err in errors if where(err)[0] == loc]
-    if len(same) > 1 and all(err["type"] in _TYPE_NOUNS for err in same):
-        nouns = dict.fromkeys(_TYPE_NOUNS[err["type"]] for err in same)
-        msg = "expected " + " or ".join(nouns) + _got(first)
+    if len(same) > 1 and all(err["type"] in TYPE_NOUNS for err in same):
+        nouns = dict.fromkeys(TYPE_NOUNS[err["type"]] for err in same)
+        msg = "expected " + " or ".join(nouns) + input_note(first)
     else:
-        msg = _message(first)
+        msg = pydantic_message(first)
     return InputError(path, msg, line=line, field=format_loc(loc) or None)
 
 
@@ -439,7 +231,7 @@ def load_world(path: str | Path) -> tuple[World, dict[str, str]]:
         The world and a {file: sha256} record.
 
     Raises:
-        ScenarioError: on any problem, naming file, line and field.
+        InputError: on any problem, naming file, line and field.
     """
     path = Path(path)
     raw = load_yaml(path)
@@ -503,130 +295,6 @@ def load_world(path: str | Path) -> tuple[World, dict[str, str]]:
         sources=sources,
     )
     return world, {str(path): _sha256(path)}
-
-
-# --------------------------------------------------------------------------- targets
-
-def expand_target(world: World, target: str) -> tuple[tuple[str, ...], ...]:
-    """Resolve a dotted target (with `*` wildcards) to concrete paths.
-
-    Grammar: `powers.P.attr`, `powers.P.toward.S.attr`, `other.toward.S.attr`,
-    `states.S.attr`, `params.name`; P and S may be `*`.
-
-    Raises:
-        ValueError: the target names nothing in the world, with what was expected.
-    """
-    parts = target.split(".")
-
-    def pick(name, options, what):
-        if name == "*":
-            return list(options)
-        if name not in options:
-            raise ValueError(f"unknown {what} {name!r} (expected one of {', '.join(options)}"
-                             " or *)")
-        return [name]
-
-    def attr(name, model, what):
-        if name not in model.model_fields:
-            raise ValueError(f"unknown {what} attribute {name!r}")
-        return name
-
-    head = parts[0]
-    if head == "powers" and len(parts) == 3:
-        return tuple(("powers", p, attr(parts[2], PowerAttrs, "power"))
-                     for p in pick(parts[1], world.powers, "power"))
-    if head == "powers" and len(parts) == 5 and parts[2] == "toward":
-        a = attr(parts[4], PairAttrs, "pair")
-        return tuple(("pairs", p, s, a) for p in pick(parts[1], world.powers, "power")
-                     for s in pick(parts[3], world.states, "state"))
-    if head == OTHER and len(parts) == 4 and parts[1] == "toward":
-        a = attr(parts[3], PairAttrs, "pair")
-        return tuple(("pairs", OTHER, s, a) for s in pick(parts[2], world.states, "state"))
-    if head == "states" and len(parts) == 3:
-        return tuple(("states", s, attr(parts[2], StateAttrs, "state"))
-                     for s in pick(parts[1], world.states, "state"))
-    if head == "params" and len(parts) == 2:
-        return (("params", attr(parts[1], Params, "model parameter")),)
-    raise ValueError(
-        "target must look like powers.P.attr, powers.P.toward.S.attr, other.toward.S.attr, "
-        "states.S.attr or params.name"
-    )
-
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "powers": PowerAttrs,
-    "states": StateAttrs,
-    "pairs": PairAttrs,
-    "params": Params,
-}
-
-
-@functools.cache
-def _field_adapter(model: type[BaseModel], attr: str) -> TypeAdapter:
-    info = model.model_fields[attr]
-    if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[info.annotation, *info.metadata])
-
-
-def _check_value(path: tuple[str, ...], value: Any) -> Any:
-    """Validate one value for the attribute at a resolved path (type, range, finiteness).
-
-    Raises:
-        ValueError: the value does not fit the attribute, saying what was expected.
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"must be a finite number (got {value!r})")
-    try:
-        out = _field_adapter(_MODELS[path[0]], path[-1]).validate_python(value)
-    except ValidationError as e:
-        raise ValueError(_message(e.errors()[0])) from None
-    if isinstance(out, float) and not math.isfinite(out):
-        raise ValueError(f"must be a finite number (got {value!r})")
-    return out
-
-
-class _SetError(ValueError):
-    """A bad `set:` entry, carrying its key."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(message)
-
-
-def _apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[World, Params]:
-    """Apply `set:` overrides, checking each key and value on its own.
-
-    Raises:
-        _SetError: a key names nothing in the world, or its value does not fit.
-    """
-    powers = {k: v.model_dump() for k, v in world.powers.items()}
-    states = {k: v.model_dump() for k, v in world.states.items()}
-    pairs = {k: v.model_dump() for k, v in world.pairs.items()}
-    pdict = params.model_dump()
-    for key, value in overrides.items():
-        try:
-            for path in expand_target(world, key):
-                checked = _check_value(path, value)
-                if path[0] == "params":
-                    pdict[path[1]] = checked
-                elif path[0] == "powers":
-                    powers[path[1]][path[2]] = checked
-                elif path[0] == "states":
-                    states[path[1]][path[2]] = checked
-                else:
-                    pairs[(path[1], path[2])][path[3]] = checked
-        except ValueError as e:
-            raise _SetError(key, str(e)) from None
-    new_world = World(
-        name=world.name,
-        description=world.description,
-        powers={k: PowerAttrs(**v) for k, v in powers.items()},
-        states={k: StateAttrs(**v) for k, v in states.items()},
-        pairs={k: PairAttrs(**v) for k, v in pairs.items()},
-        sources=world.sources,
-    )
-    return new_world, Params(**pdict)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -783,7 +451,7 @@ def _resolve_events(part: _Partial, world: World, path: Path, start: int, end: i
             if eff.op == "set":
                 for p in paths:
                     try:
-                        _check_value(p, eff.value)
+                        check_value(p, eff.value)
                     except ValueError as e:
                         raise at.error(f"{e} for {eff.target}", "effects", j, "value") from None
             effects.append(Effect(eff.target, eff.op, eff.value, paths))
@@ -797,7 +465,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a shipped scenario by name, or a scenario file by path, and validate everything.
 
     Raises:
-        ScenarioError: on any problem, as one line naming the file, the line and the field.
+        InputError: on any problem, as one line naming the file, the line and the field.
     """
     text = str(name_or_path)
     path = Path(text)
@@ -805,7 +473,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         shipped = scenarios_dir() / f"{text}.yaml"
         if not shipped.is_file():
             known = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
-            raise ScenarioError(text, f"no such file, nor a shipped scenario (shipped: {known})")
+            raise InputError(text, f"no such file, nor a shipped scenario (shipped: {known})")
         path = shipped
     read_text(path)  # clear errors for missing files, directories and binaries first
     spec, part, raw = _load_partial(path, ())
@@ -817,11 +485,11 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise part.period_origin.error(f"period ends ({part.period.end}) before it starts "
                                        f"({part.period.start})", "period")
     try:
-        world, params = _apply_set(world, Params(), part.overrides)
-    except _SetError as e:
-        origin = part.set_origins[e.key]
-        raise InputError(origin.path, str(e), line=line_of(origin.raw, ("set", e.key)),
-                         field=f"set.{e.key}") from None
+        world, params = apply_set(world, Params(), part.overrides)
+    except InputError as e:
+        origin = part.set_origins[e.field]
+        raise InputError(origin.path, e.message, line=line_of(origin.raw, ("set", e.field)),
+                         field=f"set.{e.field}") from None
     events = _resolve_events(part, world, path, start, end)
     return Scenario(
         name=spec.name,

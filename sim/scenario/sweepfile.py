@@ -3,7 +3,7 @@
 A sweep names scenarios, replications, a root seed, the parameters to vary (a grid of
 values, or ranges sampled by Latin hypercube or Sobol with `scipy.stats.qmc`), the
 outcomes to keep and where results go. Errors are one line naming the file, the line and
-the field (`ScenarioError`). No running, no result files.
+the field (`InputError`). No running, no result files.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sim.scenario.scenarios import (
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_quarter,
-    scenarios_dir,
-)
-from sim.scenario.yamlsafe import InputError, line_of, load_yaml
+from sim.errors import InputError
+from sim.scenario.scenarios import load_scenario, scenarios_dir
+from sim.scenario.yamlsafe import line_of, load_yaml
+from sim.world.quarters import parse_quarter
+from sim.world.values import Scenario
 
 
 def sweeps_dir() -> Path:
@@ -198,7 +195,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
     """Load and validate a sweep file; command-line options override the file.
 
     Raises:
-        ScenarioError: on any problem, one line naming the file, line and field.
+        InputError: on any problem, one line naming the file, line and field.
     """
     text = str(path)
     p = Path(text)
@@ -242,7 +239,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
         target = name if Path(name).is_absolute() or "/" not in name else str(p.parent / name)
         try:
             scn = load_scenario(target)
-        except ScenarioError as e:
+        except InputError as e:
             raise fail(f"scenario {name!r}: {e}", ("scenarios", i)) from None
         if scn.name in scenario_paths:
             raise fail(f"scenario {scn.name!r} is listed twice", ("scenarios", i))
@@ -251,7 +248,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
         if spec.end:
             try:
                 scn = scn.with_end(spec.end)
-            except ScenarioError as e:
+            except InputError as e:
                 raise fail(e.message, ("end",)) from None
         for k, v in spec.parameters.items():
             probe = v[0] if isinstance(v, list) else v.min
@@ -262,7 +259,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
                 else:
                     for value in v:
                         scn.with_overrides({k: value})
-            except ScenarioError as e:
+            except InputError as e:
                 raise fail(f"{e.message} (in scenario {scn.name})", ("parameters", k)) from None
     if isinstance(spec.outcomes.areas, list):
         known = {"region", *load_scenario(next(iter(scenario_paths.values()))).world.states}

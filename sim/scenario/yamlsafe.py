@@ -17,6 +17,8 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from sim.errors import InputError
+
 MAX_BYTES = 1_000_000
 """Largest scenario file read, in bytes."""
 
@@ -32,32 +34,6 @@ _PLAIN_TAGS = {
     MappingNode: {"tag:yaml.org,2002:map"},
 }
 """The tags allowed on each kind of node: plain values, lists and mappings."""
-
-
-class InputError(ValueError):
-    """Bad input, carrying the file, line and field it is about.
-
-    `str(err)` is the one line shown to the user: `FILE:LINE: FIELD: message`.
-    """
-
-    def __init__(self, path: str | Path | None, message: str, *, line: int | None = None,
-                 field: str | None = None):
-        self.path = str(path) if path is not None else None
-        self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(self.format())
-
-    def format(self) -> str:
-        """Return the one-line message: file, line, field, then what is wrong."""
-        where = self.path or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
-        parts = [where]
-        if self.field:
-            parts.append(self.field)
-        parts.append(self.message)
-        return " ".join(": ".join(parts).splitlines())
 
 
 class LocatedDict(dict):

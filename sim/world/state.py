@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scenario.scenarios import Effect, Event, Scenario
+from sim.world.values import Effect, Event, Scenario
 from sim.world.vocabulary import SECTORS, PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
 PRIORITY_FIELDS = tuple(f"priority_{k}" for k in SECTORS)
