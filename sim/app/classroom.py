@@ -31,14 +31,19 @@ from sim.runs.runner import RunResult, collect, derive_seeds
 from sim.scenario.scenarios import list_scenarios, load_scenario
 from sim.world.quarters import parse_quarter
 from sim.world.values import Event, Scenario, apply_set
-from sim.world.vocabulary import CHANNELS, Params, PowerAttrs, StateAttrs, field_table
+from sim.world.vocabulary import (
+    CHANNELS,
+    DEFAULT_REPLICATIONS,
+    ROOT_SEED,
+    Params,
+    PowerAttrs,
+    StateAttrs,
+    field_table,
+)
 
 DEFAULT_SCENARIO = "baseline"
-ROOT_SEED = 20250617
-"""The root seed of `greatgame run` (sim.cli.main.DEFAULT_SEED): run r on the page is
-replication r of `greatgame run SCENARIO`."""
-N_RUNS = 10
-"""Runs a teacher can pick from (as `greatgame run`'s default replications)."""
+N_RUNS = DEFAULT_REPLICATIONS
+"""Runs a teacher can pick from: run r on the page is replication r of `greatgame run`."""
 
 SWITCH_PREFIX = "event:"
 """Settings key of an event switch: `event:<event id>` -> True (on) or False (off)."""

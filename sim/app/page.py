@@ -38,6 +38,7 @@ from sim.app.classroom import (
 from sim.output.maps import CAPITALS, plot_region_map
 from sim.output.plots import power_colour, power_label
 from sim.world.quarters import parse_quarter
+from sim.world.vocabulary import HISTORY_END
 
 with warnings.catch_warnings():  # Solara's hook linter flags Mesa 3.3.1's ComponentsView
     warnings.filterwarnings("ignore", message=".*despite early return", category=UserWarning)
@@ -46,7 +47,6 @@ with warnings.catch_warnings():  # Solara's hook linter flags Mesa 3.3.1's Compo
 
 TITLE = "Great Game: influence in Central Asia"
 PLAY_INTERVAL_MS = 150
-HISTORY_END = "2025Q4"
 MARKED_EVENTS = ("us_afghanistan_withdrawal_2021", "ukraine_war_2022",
                  "china_engagement_surge_2024", "china_central_asia_treaty_2025")
 """Events marked on the regional chart when they fire (plus any event after 2025)."""

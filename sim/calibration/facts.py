@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.world.values import Scenario
-
-DEFAULT_VALIDATE_RUNS = 10
-"""Runs of a default `greatgame validate` (sim.cli.main.DEFAULT_REPLICATIONS)."""
+from sim.world.vocabulary import DEFAULT_REPLICATIONS
 
 
 def ensemble_frames(scenario: Scenario, seeds: Sequence[int]) -> tuple[pd.DataFrame,
@@ -81,7 +79,7 @@ def facts_pass(scenario: Scenario, names: Sequence[str], values: Sequence[float]
     scn = scenario.with_overrides(dict(zip(names, map(float, values), strict=True)))
     shares, metrics = ensemble_frames(scn, derive_seeds(seed, replications))
     out = check_facts(shares, metrics)
-    n = min(DEFAULT_VALIDATE_RUNS, replications)
+    n = min(DEFAULT_REPLICATIONS, replications)
     if n < replications:
         first = check_facts(shares[shares.replication < n], metrics[metrics.replication < n])
         out["passed"] = out.passed & first.passed

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sim.cli.sweep import _UsageError  # bad input: one line, exit 2
 from sim.runs.executors import EXECUTORS
+from sim.world.vocabulary import ROOT_SEED
 
 DEFAULT_BUDGET = 500
 DEFAULT_REPLICATIONS = 4
@@ -232,7 +233,7 @@ def add_parsers(sub, common, fmt) -> None:
                         "searches; the slices come on top)")
     c.add_argument("--replications", type=_count, default=DEFAULT_REPLICATIONS, metavar="R",
                    help="runs per point (the same seeds at every point)")
-    c.add_argument("--seed", type=lambda t: _count(t, 0), default=20250617, metavar="S",
+    c.add_argument("--seed", type=lambda t: _count(t, 0), default=ROOT_SEED, metavar="S",
                    help="root seed of the replications and the Latin hypercube")
     c.add_argument("--train-until", type=_year, default=H.FIT_END, metavar="YEAR",
                    help="last year fitted; later years are the backtest's test years")

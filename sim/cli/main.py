@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sim
+from sim.world.vocabulary import DEFAULT_REPLICATIONS, ROOT_SEED
 
-DEFAULT_SEED = 20250617
-DEFAULT_REPLICATIONS = 10
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
 
@@ -351,7 +350,7 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
     p.add_argument("-n", "--replications", type=_positive_int, default=replications,
                    metavar="N", help="replications per scenario (replication i uses the same "
                                      "seed in every scenario)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
+    p.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     p.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
     p.add_argument("--years", type=int, nargs="+", metavar="YEAR", default=None,
@@ -414,7 +413,7 @@ def _add_compare_parsers(sub, common, fmt) -> None:
                    help="quarters between before and after when --before is not given")
     e.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="runs to average (seeds derived as in `greatgame run`)")
-    e.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S", help="root seed")
+    e.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S", help="root seed")
     e.add_argument("--power", metavar="POWER", default=None,
                    help="partner whose move the last line explains (default: the largest)")
     e.set_defaults(func=cmd_explain)
@@ -483,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a shipped scenario name (see `greatgame scenarios`) or a YAML path")
     r.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="number of replications (runs with derived seeds)")
-    r.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
+    r.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     r.add_argument("--out", metavar="DIR", default=None,
                    help="result folder (default: results/<scenario>/); replaced if it exists")
@@ -509,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exits 1 if any fact fails.")
     v.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="number of replications")
-    v.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S", help="root seed")
+    v.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S", help="root seed")
     v.add_argument("--out", metavar="DIR", default="results/validate",
                    help="result folder; replaced if it exists")
     v.set_defaults(func=cmd_validate)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.world.vocabulary import CHANNELS
-
-REGION = "region"
+from sim.world.vocabulary import CHANNELS, REGION
 
 
 def shares_template(quarters: list[str], partners: list[str],

@@ -39,7 +39,15 @@ from sim.world.values import (
     input_note,
     pydantic_message,
 )
-from sim.world.vocabulary import OTHER, PairAttrs, Params, PowerAttrs, StateAttrs
+from sim.world.vocabulary import (
+    OTHER,
+    PERIOD_END,
+    PERIOD_START,
+    PairAttrs,
+    Params,
+    PowerAttrs,
+    StateAttrs,
+)
 
 EVENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 """Event ids: snake_case, also the file names in scenarios/events/."""
@@ -93,8 +101,8 @@ class EventSpec(_Strict):
 class PeriodSpec(_Strict):
     """First and last simulated quarter."""
 
-    start: str = "2015Q1"
-    end: str = "2035Q4"
+    start: str = PERIOD_START
+    end: str = PERIOD_END
 
     @field_validator("start", "end")
     @classmethod

@@ -23,6 +23,7 @@ from sim.scenario.scenarios import load_scenario, scenarios_dir
 from sim.scenario.yamlsafe import line_of, load_yaml
 from sim.world.quarters import parse_quarter
 from sim.world.values import Scenario
+from sim.world.vocabulary import ROOT_SEED
 
 
 def sweeps_dir() -> Path:
@@ -65,7 +66,7 @@ class SweepFile(BaseModel):
     description: str = Field(min_length=1)
     scenarios: list[str] = Field(min_length=1)
     replications: int = Field(10, ge=1, le=100_000)
-    seed: int = Field(20250617, ge=0, lt=2**63)
+    seed: int = Field(ROOT_SEED, ge=0, lt=2**63)
     design: Literal["grid", "lhs", "sobol"] = "grid"
     samples: int | None = Field(None, ge=1, le=1_000_000)
     parameters: dict[str, list[float] | Range] = Field(default_factory=dict)

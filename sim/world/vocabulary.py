@@ -28,6 +28,33 @@ CHANNELS: tuple[str, ...] = (
 OTHER = "other"
 """Name of the rest-of-world bucket that holds the influence no named power holds."""
 
+# --------------------------------------------------------------------------- run settings
+
+ROOT_SEED = 20250617
+"""Root seed of every command's replications (a date written as a number; any fixed value
+would do).
+
+Replication i's seed is derived from it (`sim.runs.runner.derive_seeds`), the same in every
+scenario, so scenarios are compared run by run."""
+
+DEFAULT_REPLICATIONS = 10
+"""Replications of `greatgame run` and `validate`, and the runs the classroom page offers."""
+
+PERIOD_START = "2015Q1"
+PERIOD_END = "2035Q4"
+"""The simulated period when a scenario file gives none."""
+
+HISTORY_END = "2025Q4"
+"""The last quarter of recorded history; charts mark what follows as projection."""
+
+REGION = "region"
+"""The `area` of the regional (GDP-weighted) rows in every results table."""
+
+POWERS: tuple[str, ...] = ("china", "russia", "eu", "us")
+STATES: tuple[str, ...] = ("kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan")
+"""The shipped world's actors: the names the sourced history and the stylized facts speak of.
+The model itself takes its actors from the world file."""
+
 
 def _f(default: float | None = None, *, ge=None, le=None, unit: str, doc: str, **kw):
     """A float field carrying its unit and meaning (the one definition of a parameter)."""
