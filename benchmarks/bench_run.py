@@ -15,7 +15,8 @@ import tracemalloc
 import numpy as np
 
 from sim.engine.model import InfluenceModel
-from sim.runs.runner import collect, derive_seeds
+from sim.runs.runner import derive_seeds, from_model
+from sim.runs.tables import run_result
 from sim.scenario.scenarios import load_scenario
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     seeds = derive_seeds(1, args.runs + 1)
     model = InfluenceModel(scn, rng=seeds[-1])  # warm-up: imports, caches
     model.run()
-    collect(model, 0, seeds[-1])
+    run_result(from_model(model, seeds[-1]))
 
     step_t, collect_t = [], []
     for s in seeds[:-1]:
@@ -35,7 +36,7 @@ def main() -> None:
         model = InfluenceModel(scn, rng=s)
         model.run()
         t1 = time.perf_counter()
-        collect(model, 0, s)
+        run_result(from_model(model, s))
         t2 = time.perf_counter()
         step_t.append(t1 - t0)
         collect_t.append(t2 - t1)
@@ -45,7 +46,7 @@ def main() -> None:
     tracemalloc.start()
     model = InfluenceModel(scn, rng=seeds[0])
     model.run()
-    collect(model, 0, seeds[0])
+    run_result(from_model(model, seeds[0]))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 

@@ -6,7 +6,8 @@ import pytest
 
 from sim.analysis import explain as E
 from sim.cli.main import main
-from sim.runs.runner import derive_seeds, run_one
+from sim.runs.runner import derive_seeds, run_one, run_traced
+from sim.runs.tables import ALIGNMENT_COLUMNS
 from sim.scenario.scenarios import load_scenario
 
 SEEDS = derive_seeds(20250617, 3)
@@ -23,11 +24,11 @@ def table(scenario):
 
 
 def test_traced_run_is_the_plain_run(scenario):
-    traced, trace = E.run_traced(scenario, SEEDS[0], replication=2)
+    traced, trace = run_traced(scenario, [(2, SEEDS[0])])
     plain = run_one(scenario, SEEDS[0], replication=2)
     for name in ("shares", "metrics", "events"):
         pd.testing.assert_frame_equal(getattr(traced, name), getattr(plain, name))
-    assert list(trace.columns) == E.TRACE_COLUMNS
+    assert list(trace.columns) == ALIGNMENT_COLUMNS
     assert len(trace) == scenario.n_quarters * 5 * 5  # quarters x partners x states
     # the trace's tilt is the tilt the metrics recorded
     m = plain.metrics.set_index(["quarter", "state", "power"])["tilt"]

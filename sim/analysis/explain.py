@@ -7,9 +7,9 @@ of its alignment each partner gets) part of the way toward a logit choice over t
 any span) before and at that quarter, and returns them side by side with the tilt change;
 `reason` turns that table into one sentence naming the term that moved most.
 
-`trace` runs a model and records the terms of every quarter; `sim.output.report` uses it so that
-comparison runs carry their explanations. Runs here are the same as `sim.runs.runner.run_one`'s
-(same model, same seed, same steps). No files, no printing.
+The terms of every quarter are recorded by the runner (`sim.runs.runner.run_traced`, also
+used by comparisons so their runs carry their explanations); `explain` is the one function
+here that runs a model, through it. No files, no printing.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.engine.model import InfluenceModel
-from sim.runs.runner import RunResult, collect
+from sim.runs.tables import ALIGNMENT_TERMS
 from sim.world.quarters import format_quarter, parse_quarter
 from sim.world.values import Scenario
 
-TERMS = ("economy", "security", "sentiment", "dependence", "hedging")
+TERMS = ALIGNMENT_TERMS
 """The terms of a partner's alignment score, in the order they are shown."""
+
+VALUES = (*TERMS, "score", "tilt")
+"""The columns of a trace (`sim.runs.tables.alignment_frame`) the explain table compares."""
 
 TERM_LABELS = {
     "economy": "economic benefit",
@@ -38,86 +40,10 @@ TERM_LABELS = {
 }
 """Plain names of the terms (the dependence and hedging terms enter with a minus sign)."""
 
-TRACE_COLUMNS = ["scenario", "replication", "seed", "quarter", "state", "power", *TERMS,
-                 "score", "tilt"]
-VALUES = (*TERMS, "score", "tilt")
 
 
 class ExplainError(ValueError):
     """An unknown state, or a quarter outside the scenario's period."""
-
-
-# --------------------------------------------------------------------------- tracing
-
-def _snapshot(model: InfluenceModel) -> dict[str, np.ndarray]:
-    w = model.world
-    return {k: w.terms[k].copy() for k in (*TERMS, "score")} | {"tilt": w.tilt.copy()}
-
-
-def _trace_frame(model: InfluenceModel, snaps: list[tuple[str, dict[str, np.ndarray]]],
-                 replication: int, seed: int) -> pd.DataFrame:
-    w = model.world
-    J, S = w.n_partners, w.n_states
-    T = len(snaps)
-    data: dict[str, object] = {
-        "scenario": model.scenario.name,
-        "replication": replication,
-        "seed": np.int64(seed),
-        "quarter": np.repeat([q for q, _ in snaps], J * S),
-        "state": np.tile(np.tile(w.states, J), T),
-        "power": np.tile(np.repeat(w.partners, S), T),
-    }
-    for k in VALUES:
-        data[k] = np.stack([s[k] for _, s in snaps]).ravel()
-    return pd.DataFrame(data, columns=TRACE_COLUMNS)
-
-
-def run_traced(scenario: Scenario, seed: int, replication: int = 0,
-               until: str | None = None) -> tuple[RunResult, pd.DataFrame]:
-    """Run like `sim.runs.runner.run_one`, also recording every quarter's alignment terms.
-
-    Args:
-        scenario: A validated scenario.
-        seed: The run's seed.
-        replication: Index recorded with the rows.
-        until: Stop after this quarter (default: the end of the period).
-
-    Returns:
-        The run's tidy results (identical to `run_one`'s when run to the end) and its trace:
-        rows scenario, replication, seed, quarter, state, power (every partner, `other`
-        included), the terms, score and tilt (after the quarter's move).
-    """
-    model = InfluenceModel(scenario, rng=seed)
-    end = scenario.end if until is None else parse_quarter(until)
-    snaps = []
-    while model.quarter < end:
-        model.step()
-        snaps.append((model.quarter_label, _snapshot(model)))
-    return collect(model, replication, seed), _trace_frame(model, snaps, replication, seed)
-
-
-def run_traced_many(scenario: Scenario, runs: Sequence[tuple[int, int]],
-                    label: str | None = None) -> tuple[RunResult, pd.DataFrame]:
-    """Run `run_traced` for (replication, seed) pairs and stack the results.
-
-    Args:
-        scenario: A validated scenario.
-        runs: (replication index, seed) pairs.
-        label: Scenario label written in the `scenario` column (default: its name).
-
-    Returns:
-        Stacked results and traces, in the order of `runs`.
-    """
-    results, traces = [], []
-    for rep, seed in runs:
-        r, t = run_traced(scenario, seed, rep)
-        results.append(r)
-        traces.append(t)
-    result, trace = RunResult.concat(results), pd.concat(traces, ignore_index=True)
-    if label is not None:
-        for frame in (result.shares, result.metrics, result.events, trace):
-            frame["scenario"] = label
-    return result, trace
 
 
 # --------------------------------------------------------------------------- explaining
@@ -231,10 +157,10 @@ def explain(scenario: Scenario, state: str, quarter: str, seed: int | Sequence[i
     seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
     if not seeds:
         raise ExplainError("no seed given")
-    traces = [run_traced(scenario, s, i, until=format_quarter(q))[1]
-              for i, s in enumerate(seeds)]
-    return explain_trace(pd.concat(traces, ignore_index=True), state, format_quarter(q),
-                         format_quarter(b))
+    from sim.runs.runner import run_traced
+
+    _, trace = run_traced(scenario, list(enumerate(seeds)), until=format_quarter(q))
+    return explain_trace(trace, state, format_quarter(q), format_quarter(b))
 
 
 # --------------------------------------------------------------------------- reason

@@ -27,7 +27,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sim.engine.model import InfluenceModel
 from sim.errors import InputError
-from sim.runs.runner import RunResult, collect, derive_seeds
+from sim.runs.runner import derive_seeds
+from sim.runs.runner import simulate as simulate_runs
+from sim.runs.tables import RunResult, run_result
 from sim.scenario.scenarios import list_scenarios, load_scenario
 from sim.world.quarters import parse_quarter
 from sim.world.values import Event, Scenario, apply_set
@@ -401,30 +403,19 @@ def simulate(scenario: str = DEFAULT_SCENARIO, *, replications: int = 1,
     """
     if not 1 <= replications <= N_RUNS:
         raise ValueError(f"replications must be 1 to {N_RUNS}, got {replications}")
-    results = []
-    for r in range(replications):
-        model = ClassroomModel(scenario, replication=r, **settings)
-        if model.problems:
-            raise ValueError("; ".join(model.problems))
-        stop = model.scenario.end if end is None else parse_quarter(end)
-        if not model.scenario.start <= stop <= model.scenario.end:
-            raise ValueError(f"end {end} is outside the period {model.scenario.quarters()[0]}"
-                             f"-{model.scenario.quarters()[-1]}")
-        while model.quarter < stop:
-            model.step()
-        res = collect(model, r, replication_seed(r))
-        frames = []
-        for frame in (res.shares, res.metrics):  # drop the page's extra starting record
-            frame = frame[frame["step"] > 1].copy()
-            frame["step"] -= 1
-            frames.append(frame)
-        results.append(RunResult(frames[0].reset_index(drop=True),
-                                 frames[1].reset_index(drop=True), res.events))
-    out = RunResult.concat(results)
+    built = build(scenario, settings)
+    if built.problems:
+        raise ValueError("; ".join(built.problems))
+    scn = built.scenario
+    if end is not None and not scn.start <= parse_quarter(end) <= scn.end:
+        raise ValueError(f"end {end} is outside the period {scn.quarters()[0]}"
+                         f"-{scn.quarters()[-1]}")
+    seeds = [replication_seed(r) for r in range(replications)]
+    sim_out = simulate_runs([scn] * replications, seeds, engine="mesa",
+                            record=("shares", "channels", "metrics"), until=end)
     if label is not None:
-        for frame in (out.shares, out.metrics, out.events):
-            frame["scenario"] = label
-    return out
+        sim_out = replace(sim_out, names=[label] * sim_out.size)
+    return run_result(sim_out)
 
 
 # --------------------------------------------------------------------------- the log

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim.errors import InputError
+from sim.runs.runner import Simulated
 from sim.runs.sweep_worker import part_records, write_part
 from sim.world.quarters import parse_quarter
 from sim.world.values import Scenario, expand_target
@@ -362,8 +363,6 @@ def loss(model: np.ndarray, targets: pd.DataFrame) -> tuple[float, dict[str, flo
 
 # --------------------------------------------------------------------------- simulation
 
-METRIC_ARRAYS = ("exports", "imports", "investment_stock", "debt")
-
 _SCENARIOS: dict[tuple, Scenario] = {}
 
 
@@ -389,15 +388,15 @@ def _base_scenario(path: str, end: str, drop_after: str | None,
     return _SCENARIOS[key]
 
 
-def simulate(scenario: Scenario, names: Sequence[str], points: Sequence[Sequence[float]],
-             seeds: Sequence[int]) -> dict[str, Any]:
+def simulate_points(scenario: Scenario, names: Sequence[str],
+                    points: Sequence[Sequence[float]], seeds: Sequence[int]) -> Simulated:
     """Run every point with every seed as one ensemble batch (points x seeds runs).
 
     Returns:
-        `arrays` (n_points * R, T, J, S) per metric in METRIC_ARRAYS, run p*R + r being
-        point p with seed r; `quarters`, `partners`, `states`.
+        The runs' metrics (`arrays["pair_metrics"]`, each (n_points * R, T, J, S)), run
+        p*R + r being point p with seed r.
     """
-    from sim.engine.ensemble import Ensemble
+    from sim.runs.runner import simulate
 
     scns, run_seeds = [], []
     for pt in points:
@@ -405,12 +404,7 @@ def simulate(scenario: Scenario, names: Sequence[str], points: Sequence[Sequence
             if names else scenario
         scns += [scn] * len(seeds)
         run_seeds += list(seeds)
-    ens = Ensemble(scns, run_seeds, record=("quarter", "pair_metrics"))
-    ens.run()
-    pm = ens.records["pair_metrics"]
-    arrays = {k: np.stack([d[k] for d in pm], axis=1) for k in METRIC_ARRAYS}
-    return {"arrays": arrays, "quarters": ens.quarters(), "partners": ens.world.partners,
-            "states": ens.world.states}
+    return simulate(scns, run_seeds, engine="ensemble", record=("metrics",))
 
 
 @dataclass(frozen=True)
@@ -432,9 +426,9 @@ def run_task(task: EvalTask) -> list[dict[str, Any]]:
     """Evaluate a chunk of points: per point, the model's mean and 5-95% band per figure."""
     t0 = time.perf_counter()
     scn = _base_scenario(task.scenario_path, task.end, task.drop_after, task.overrides)
-    sim_out = simulate(scn, task.names, task.points, task.seeds)
-    obs = observe(sim_out["arrays"], sim_out["quarters"], sim_out["partners"],
-                  sim_out["states"], task.targets, dict(task.ratios))
+    sim_out = simulate_points(scn, task.names, task.points, task.seeds)
+    obs = observe(sim_out.arrays["pair_metrics"], sim_out.quarters, sim_out.partners,
+                  sim_out.states, task.targets, dict(task.ratios))
     R = len(task.seeds)
     each = (time.perf_counter() - t0) / len(task.points)
     out = []

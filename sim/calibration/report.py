@@ -62,9 +62,9 @@ def trajectories(outcome: C.Outcome, points: dict[str, Sequence[float]],
     ratios = H.mirror_ratios()
     rows = []
     for label, vals in points.items():
-        out = C.simulate(scn, outcome.names, [vals], seeds)
-        a, quarters, partners, states = (out["arrays"], out["quarters"], out["partners"],
-                                         out["states"])
+        out = C.simulate_points(scn, outcome.names, [vals], seeds)
+        a, quarters, partners, states = (out.arrays["pair_metrics"], out.quarters,
+                                         out.partners, out.states)
         targets, meta = C.path_targets(AREAS, quarters)
         obs = C.observe(a, quarters, partners, states, targets, ratios)
         mean, lo, hi = obs.mean(0), np.quantile(obs, 0.05, 0), np.quantile(obs, 0.95, 0)

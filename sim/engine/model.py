@@ -7,6 +7,8 @@ DataCollector. Never reads files or parses YAML.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mesa
 import numpy as np
 from mesa.agent import AgentSet
@@ -27,9 +29,12 @@ class InfluenceModel(mesa.Model):
         scenario: A validated scenario (see `sim.scenario.scenarios.load_scenario`).
         rng: Seed or numpy Generator; passed to `mesa.Model` as `rng`. Every random number
             comes from `self.rng`, the same count each quarter whatever happens.
+        record: Reporter names the DataCollector records each quarter
+            (`sim.engine.reporters.MODEL_REPORTERS`); recording changes no number.
     """
 
-    def __init__(self, scenario: Scenario, rng: int | np.random.Generator | None = None):
+    def __init__(self, scenario: Scenario, rng: int | np.random.Generator | None = None,
+                 record: Sequence[str] = reporters.DEFAULT_RECORD):
         super().__init__(rng=rng)
         self.scenario = scenario
         self.world = WorldState(scenario)
@@ -46,7 +51,8 @@ class InfluenceModel(mesa.Model):
         w = self.world
         self.draws = K.draw_run(self.rng, scenario.n_quarters, w.n_powers, w.n_states,
                                 len(w.sectors))
-        self.datacollector = mesa.DataCollector(model_reporters=reporters.MODEL_REPORTERS)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: reporters.MODEL_REPORTERS[name] for name in record})
         # Mesa 3.3.1 keeps a class-level id counter per model (Agent._ids) that holds every
         # model alive for good. All our agents exist by now, so let the model go when done.
         getattr(mesa.Agent, "_ids", {}).pop(self, None)

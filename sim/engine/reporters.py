@@ -69,6 +69,12 @@ def power_metrics(model) -> dict[str, np.ndarray]:
     return {"budget": w.budget.copy(), "engagement": w.engagement.copy()}
 
 
+def alignment(model) -> dict[str, np.ndarray]:
+    """Each state's alignment terms and score per partner, and its tilt after the move, (J, S)."""
+    w = model.world
+    return {k: v.copy() for k, v in w.terms.items()} | {"tilt": w.tilt.copy()}
+
+
 MODEL_REPORTERS = {
     "quarter": quarter,
     "state_influence": state_influence,
@@ -78,4 +84,9 @@ MODEL_REPORTERS = {
     "pair_metrics": pair_metrics,
     "state_metrics": state_metrics,
     "power_metrics": power_metrics,
+    "alignment": alignment,
 }
+"""Every reporter, by the name results use."""
+
+DEFAULT_RECORD = tuple(name for name in MODEL_REPORTERS if name != "alignment")
+"""What a Mesa model records unless told otherwise: all but the alignment terms."""

@@ -17,10 +17,8 @@ from __future__ import annotations
 import base64
 import io as _io
 import json
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +42,9 @@ from sim.output.report_text import (
     summary_sentences,
 )
 from sim.runs import store as sio
-from sim.runs.runner import RunResult
+from sim.runs.executors import make_executor
+from sim.runs.runner import run_traced
+from sim.runs.tables import ALIGNMENT_COLUMNS, RunResult
 from sim.world.quarters import format_quarter, parse_quarter, quarter_range, year_quarter
 from sim.world.values import Scenario
 
@@ -129,23 +129,17 @@ def _relabel(result: RunResult, label: str) -> RunResult:
 
 def _execute(tasks: list[tuple[Scenario, list[tuple[int, int]], str]], workers: int,
              progress: Callable[[int], None] | None) -> list[tuple[RunResult, pd.DataFrame]]:
-    """Run tasks (scenario, [(replication, seed)], label) serially or on a process pool."""
-    if workers <= 1 or len(tasks) <= 1:
+    """Run tasks (scenario, [(replication, seed)], label) on the project's executors."""
+    kind = "serial" if workers <= 1 or len(tasks) <= 1 else "processes"
+    with make_executor(kind, workers) as (ex, _):
+        # A pool takes every task at once; the serial executor runs each as it is submitted,
+        # so submit those one at a time to report progress as they finish.
+        queued = [] if kind == "serial" else [ex.submit(run_traced, *task) for task in tasks]
         out = []
-        for scen, runs, label in tasks:
-            out.append(E.run_traced_many(scen, runs, label))
+        for i, task in enumerate(tasks):
+            out.append((queued[i] if queued else ex.submit(run_traced, *task)).result())
             if progress:
-                progress(len(runs))
-        return out
-    ctx = multiprocessing.get_context("spawn")  # what mesa sets anyway; explicit here
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(E.run_traced_many, scen, runs, label)
-                   for scen, runs, label in tasks]
-        out = []
-        for fut, (_, runs, _) in zip(futures, tasks, strict=True):
-            out.append(fut.result())
-            if progress:
-                progress(len(runs))
+                progress(len(task[1]))
         return out
 
 
@@ -248,7 +242,7 @@ def gather(scenarios: Sequence[Scenario], seeds: Sequence[int], *,
             results.append(merged)
         traces += [t for (_, _, lab), (_, t) in zip(tasks, done, strict=True) if lab == label]
     trace = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame(
-        columns=E.TRACE_COLUMNS)
+        columns=ALIGNMENT_COLUMNS)
     return Gathered(RunResult.concat(results), trace, sources, [int(s) for s in seeds],
                     root_seed)
 

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 import sim
 from sim.analysis import bands as analysis
 from sim.output import plots
-from sim.runs.runner import RunResult
+from sim.runs.tables import RunResult
 from sim.world.quarters import format_quarter
 from sim.world.values import Scenario
 

@@ -31,8 +31,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sim.runs.executors import ExecutorInfo, default_workers, make_executor
+from sim.runs.runner import ENGINES
 from sim.runs.sweep_worker import (
-    ENGINES,
     ChunkTask,
     part_records,
     run_chunk,

@@ -14,7 +14,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.runs.runner import Simulated, simulate
 from sim.scenario.sweepfile import Outcomes, RunSpec
 from sim.world.vocabulary import CHANNELS
 
@@ -62,40 +63,10 @@ def _scenario(path: str, end: str | None):
     return _SCENARIO_CACHE[key]
 
 
-SHARE_ARRAYS = ("channel_shares", "state_influence", "region_channels", "region_influence")
-ENGINES = ("mesa", "ensemble")
-def simulate(scenarios: list, seeds: list[int], engine: str,
-             channels: bool = True) -> dict[str, Any]:
-    """Run scenarios[b] with seeds[b]; return the share arrays stacked (B, T, ...).
-
-    `mesa` steps one InfluenceModel per run; `ensemble` advances them as one batch. Both
-    call the same rules, so the arrays agree to rounding. `channels=False` leaves out the
-    per-channel shares.
-    """
-    names = SHARE_ARRAYS if channels else ("state_influence", "region_influence")
-    if engine == "ensemble":
-        from sim.engine.ensemble import Ensemble
-
-        ens = Ensemble(scenarios, seeds, record=("quarter", *names))
-        ens.run()
-        arrays = {name: ens.arrays(name) for name in names}
-        quarters, world = ens.quarters(), ens.world
-    elif engine == "mesa":
-        from sim.engine.model import InfluenceModel
-
-        per_run = []
-        for scn, seed in zip(scenarios, seeds, strict=True):
-            model = InfluenceModel(scn, rng=seed)
-            model.run()
-            per_run.append({name: np.stack(model.datacollector.model_vars[name])
-                            for name in names})
-            quarters, world = list(model.datacollector.model_vars["quarter"]), model.world
-            del model
-        arrays = {name: np.stack([r[name] for r in per_run]) for name in names}
-    else:
-        raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
-    return {"arrays": arrays, "quarters": quarters, "partners": world.partners,
-            "states": world.states}
+def _simulate(scenarios: list, seeds: list[int], engine: str, channels: bool) -> Simulated:
+    """The chunk's runs through the one door, recording shares (and channels if kept)."""
+    return simulate(scenarios, seeds, engine=engine,
+                    record=("shares", "channels") if channels else ("shares",))
 
 
 def _dict_column(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
@@ -103,7 +74,7 @@ def _dict_column(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
                                           pa.array(labels))
 
 
-def _row_batches(sim_out: dict, runs: list[RunSpec], task: ChunkTask):
+def _row_batches(sim_out: Simulated, runs: list[RunSpec], task: ChunkTask):
     """Tidy outcome rows of simulated runs, with run and parameter columns, in batches.
 
     Yields a record batch per `RUNS_PER_BATCH` runs, so a worker never holds a whole
@@ -112,18 +83,17 @@ def _row_batches(sim_out: dict, runs: list[RunSpec], task: ChunkTask):
     """
     labels, rows = _kept_rows(sim_out, task.outcomes)
     for i in range(0, len(runs), RUNS_PER_BATCH):
-        part = {k: v[i:i + RUNS_PER_BATCH] for k, v in sim_out["arrays"].items()}
-        yield _rows({**sim_out, "arrays": part}, runs[i:i + RUNS_PER_BATCH], task, labels,
+        part = {k: v[i:i + RUNS_PER_BATCH] for k, v in sim_out.arrays.items()}
+        yield _rows(replace(sim_out, arrays=part), runs[i:i + RUNS_PER_BATCH], task, labels,
                     rows)
 
 
-def _kept_rows(sim_out: dict, outcomes: Outcomes) -> tuple[dict[str, list[str]],
+def _kept_rows(sim_out: Simulated, outcomes: Outcomes) -> tuple[dict[str, list[str]],
                                                             np.ndarray | None]:
     """The table's labels, and a mask over one run's rows when the sweep keeps only some."""
-    from sim.runs.tidy import shares_template
+    from sim.runs.tables import shares_template
 
-    template, labels = shares_template(sim_out["quarters"], sim_out["partners"],
-                                       sim_out["states"])
+    template, labels = shares_template(sim_out.quarters, sim_out.partners, sim_out.states)
     if outcomes.areas == "all" and outcomes.quarters == "all":
         return labels, None
     rows = np.ones(len(template["area"]), dtype=bool)
@@ -136,13 +106,13 @@ def _kept_rows(sim_out: dict, outcomes: Outcomes) -> tuple[dict[str, list[str]],
     return labels, rows
 
 
-def _rows(sim_out: dict, runs: list[RunSpec], task: ChunkTask, labels: dict[str, list[str]],
+def _rows(sim_out: Simulated, runs: list[RunSpec], task: ChunkTask, labels: dict[str, list[str]],
           rows: np.ndarray | None) -> pa.RecordBatch:
     """The rows of `runs` (see `_row_batches`); `rows` masks each run's rows."""
-    from sim.runs.tidy import shares_columns
+    from sim.runs.tables import shares_columns
 
-    a = sim_out["arrays"]
-    cols = shares_columns(sim_out["quarters"], sim_out["partners"], sim_out["states"],
+    a = sim_out.arrays
+    cols = shares_columns(sim_out.quarters, sim_out.partners, sim_out.states,
                           a.get("channel_shares"), a["state_influence"],
                           a.get("region_channels"), a["region_influence"], encoded=True,
                           rows=rows)
@@ -230,8 +200,8 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
             specs, scns = [m[0] for m in group], [m[1] for m in group]
             t0 = time.perf_counter()
             try:
-                out = simulate(scns, [r.seed for r in specs], task.engine,
-                               task.outcomes.channels)
+                out = _simulate(scns, [r.seed for r in specs], task.engine,
+                                task.outcomes.channels)
             except Exception as e:  # noqa: BLE001
                 if len(group) == 1:
                     record(specs[0], "failed", 0.0, e)
@@ -239,7 +209,7 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
                 for spec, scn in group:  # isolate the faulty runs
                     t1 = time.perf_counter()
                     try:
-                        one = simulate([scn], [spec.seed], task.engine, task.outcomes.channels)
+                        one = _simulate([scn], [spec.seed], task.engine, task.outcomes.channels)
                     except Exception as e1:  # noqa: BLE001
                         record(spec, "failed", 0.0, e1)
                         continue
