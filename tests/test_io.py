@@ -11,8 +11,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import sim  # noqa: E402
+from sim.analysis.bands import summarise  # noqa: E402
+from sim.output.figures import run_figures, validation_figures  # noqa: E402
 from sim.runs import store as io  # noqa: E402
 from sim.runs.runner import derive_seeds, run_batch  # noqa: E402
+from sim.scenario.history import trade_figures  # noqa: E402
 from sim.scenario.scenarios import load_scenario  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,6 +32,8 @@ def run():
 def _write(out, run, **kw):
     scenario, seeds, result = run
     return io.write_run(out, scenario, result, seeds, T0, T0 + timedelta(seconds=3),
+                        summary=summarise(result.shares),
+                        figures=run_figures(result.shares, result.events),
                         root_seed=11, command="greatgame run baseline", **kw)
 
 
@@ -151,14 +156,15 @@ def test_write_validation(tmp_path, run):
     fit = pd.DataFrame({"area": ["region"], "year": [2025], "sourced": [106.3], "model": [100.0],
                         "model_p05": [99.0], "model_p95": [101.0], "error": [-6.3],
                         "relative_error": [-0.059], "source": ["GACC"]})
-    out = io.write_validation(tmp_path / "v", scenario, facts, fit, seeds, T0, T0, root_seed=11)
+    out = io.write_validation(tmp_path / "v", scenario, facts, fit, seeds, T0, T0, root_seed=11,
+                              figures=validation_figures(facts, fit))
     names = {p.name for p in out.iterdir()}
     assert {"facts.csv", "trade_fit.csv", "trade_fit.png", "manifest.json"} <= names
     pd.testing.assert_frame_equal(pd.read_csv(out / "trade_fit.csv"), fit, check_dtype=False)
 
 
-def test_load_history_is_the_package_copy():
-    h = io.load_history()
+def test_sourced_trade_is_the_package_copy():
+    h = trade_figures()
     assert {"country", "partner", "year", "flow", "value", "unit", "reporter",
             "source"} <= set(h.columns)
     gacc = h[(h.reporter == "China (GACC)") & (h.country == "Central Asia (5)")

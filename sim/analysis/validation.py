@@ -270,7 +270,7 @@ def history_fit(metrics: pd.DataFrame) -> dict:
         `loss`, `components` (per group), `n` (figures), `table` (per figure: sourced,
         model mean and band, log error) and `paths` (the charted series per year/quarter).
     """
-    from sim.calibration import evaluate as C
+    from sim.analysis import fit as C
     from sim.scenario import history as H
 
     history = H.load_history()

@@ -26,13 +26,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.fit import (
+    GROUPS,
+    LOSS_VERSION,
+    METRIC_ARRAYS,
+    log_errors,
+    loss,
+    observe,
+    path_targets,
+    target_tuples,
+)
 from sim.calibration.evaluate import (
     DEFAULT_FREE,
     GOOD_FIT,
-    GROUPS,
     LAYER_DIR,
-    LOSS_VERSION,
-    METRIC_ARRAYS,
     CalibrationError,
     EvalLog,
     EvalTask,
@@ -40,16 +47,11 @@ from sim.calibration.evaluate import (
     FreeParam,
     current_value,
     layer_path,
-    log_errors,
-    loss,
-    observe,
     parse_free,
-    path_targets,
     point_key,
     read_layer_entries,
     run_task,
-    simulate,
-    target_tuples,
+    simulate_points,
     usable_free,
 )
 from sim.calibration.evaluate import _base_scenario as _base_scenario
@@ -63,7 +65,7 @@ __all__ = ["DEFAULT_FREE", "GOOD_FIT", "GROUPS", "LAYER_DIR", "LOSS_VERSION", "M
            "CalibrationError", "EvalLog", "EvalTask", "Evaluation", "FreeParam", "Outcome",
            "Settings", "calibrate", "current_value", "fit_table", "layer_path", "log_errors",
            "loss", "observe", "parse_free", "path_targets", "point_key", "read_layer_entries",
-           "run_task", "simulate", "target_tuples", "usable_free"]
+           "run_task", "simulate_points", "target_tuples", "usable_free"]
 
 SPEC_FILE = "calibration.json"
 

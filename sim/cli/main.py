@@ -128,9 +128,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise _InputError(f"--out {out}: exists and is not a folder")
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
-    io.write_run(out, scenario, result, seeds, started, finished, root_seed=args.seed,
+    from sim.output.figures import run_figures
+
+    summary = analysis.summarise(result.shares)
+    io.write_run(out, scenario, result, seeds, started, finished, summary=summary,
+                 figures=run_figures(result.shares, result.events), root_seed=args.seed,
                  command=args.command_line)
-    wide = analysis.wide_summary(analysis.summarise(result.shares))
+    wide = analysis.wide_summary(summary)
     quarters = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in wide.columns[2:]))
     headers = ["power"] + [f"{q}  mean [5–95%]" for q in quarters]
     from sim.output.plots import power_label
@@ -176,7 +180,9 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """`greatgame validate`: stylized facts and fit to sourced trade figures."""
     from sim.analysis.validation import check_facts, fit_summary, trade_fit
+    from sim.output.figures import validation_figures
     from sim.runs import store as io
+    from sim.scenario.history import trade_figures
 
     scenario = _load("baseline")
     out = Path(args.out)
@@ -184,13 +190,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise _InputError(f"--out {out}: exists and is not a folder")
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
     facts = check_facts(result.shares, result.metrics)
-    fit = trade_fit(result.metrics, io.load_history())
+    fit = trade_fit(result.metrics, trade_figures())
     summary = fit_summary(fit)
     from sim.analysis.validation import history_fit as fit_history
     from sim.cli import calibrate as cal  # fit to all sourced history (docs/calibration.md)
 
     history_fit = fit_history(result.metrics)
     io.write_validation(out, scenario, facts, fit, seeds, started, finished,
+                        figures=validation_figures(facts, fit),
                         root_seed=args.seed, command=args.command_line,
                         extra={"trade_fit": summary,
                                "history_fit": {k: history_fit[k] for k in

@@ -16,10 +16,10 @@ import shlex
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import sim
-from sim.analysis import bands as analysis
-from sim.output import plots
 from sim.runs.tables import RunResult
 from sim.world.quarters import format_quarter
 from sim.world.values import Scenario
 
 SHARES, METRICS, EVENTS, SUMMARY, MANIFEST = (
     "shares.parquet", "metrics.parquet", "events.csv", "summary.csv", "manifest.json")
-REGIONAL_PNG, STATE_PNG = "regional_shares.png", "state_shares.png"
 DPI = 150
 
 
@@ -89,11 +86,9 @@ def save_figure(fig: Figure, path: Path) -> None:
     fig.clear()
 
 
-def _draw(path: Path, size: tuple[float, float], draw: Callable[[Figure], Any]) -> None:
-    """Make a pyplot-free figure, let `draw` fill it, save it as PNG."""
-    fig = Figure(figsize=size, layout="constrained")
-    draw(fig)
-    save_figure(fig, path)
+def _save_all(folder: Path, figures: Mapping[str, Figure]) -> None:
+    for name, fig in figures.items():
+        save_figure(fig, folder / name)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -173,13 +168,16 @@ def _write_json(path: Path, data: Mapping) -> None:
 
 def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds: Sequence[int],
               started: datetime, finished: datetime, extra: Mapping[str, Any] | None = None,
-              *, root_seed: int | None = None, command: str | None = None) -> Path:
+              *, summary: pd.DataFrame, figures: Mapping[str, Figure] | None = None,
+              root_seed: int | None = None, command: str | None = None) -> Path:
     """Write a run's results, summary, manifest and charts into `out_dir`, all or nothing.
 
     Args:
         out_dir: The result folder; replaced if it exists, created if not.
         scenario: The scenario that was run.
         result: Its results (`sim.runs.runner.run_batch`).
+        summary: The summary table (`sim.analysis.bands.summarise`), saved as CSV.
+        figures: Charts by file name (`sim.output.figures.run_figures`), saved as PNG.
         seeds: The per-replication seeds, replication i first.
         started: When the runs started.
         finished: When they finished.
@@ -191,17 +189,12 @@ def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds:
         The result folder.
     """
     out = Path(out_dir)
-    summary = analysis.summarise(result.shares)
-    marks = plots.event_marks(result.events)
     with staged_dir(out) as tmp:
         result.shares.to_parquet(tmp / SHARES, index=False)
         result.metrics.to_parquet(tmp / METRICS, index=False)
         result.events.to_csv(tmp / EVENTS, index=False)
         summary.to_csv(tmp / SUMMARY, index=False)
-        _draw(tmp / REGIONAL_PNG, (11, 5.8), lambda fig: plots.plot_regional_shares(
-            result.shares, fig.add_subplot(), marks=marks))
-        _draw(tmp / STATE_PNG, (13, 7.6), lambda fig: plots.plot_state_shares(
-            result.shares, fig, marks=marks))
+        _save_all(tmp, figures or {})
         files = [p.name for p in tmp.iterdir()] + [MANIFEST]
         _write_json(tmp / MANIFEST, manifest(scenario, seeds, started, finished,
                                              root_seed=root_seed, command=command,
@@ -232,8 +225,11 @@ def read_manifest(run_dir: str | Path) -> dict:
 def write_validation(out_dir: str | Path, scenario: Scenario, facts: pd.DataFrame,
                      fit: pd.DataFrame, seeds: Sequence[int], started: datetime,
                      finished: datetime, extra: Mapping[str, Any] | None = None, *,
+                     figures: Mapping[str, Figure] | None = None,
                      root_seed: int | None = None, command: str | None = None) -> Path:
     """Write `validate` results: facts.csv, trade_fit.csv, their charts and a manifest.
+
+    `figures` are the charts by file name (`sim.output.figures.validation_figures`).
 
     Returns:
         The result folder.
@@ -242,21 +238,9 @@ def write_validation(out_dir: str | Path, scenario: Scenario, facts: pd.DataFram
     with staged_dir(out) as tmp:
         facts.to_csv(tmp / "facts.csv", index=False)
         fit.to_csv(tmp / "trade_fit.csv", index=False)
-        if len(fit):
-            _draw(tmp / "trade_fit.png", (9.5, 0.38 * len(fit) + 2.2),
-                  lambda fig: plots.plot_trade_fit(fit, fig.add_subplot()))
-        _draw(tmp / "facts.png", (10, 0.6 * len(facts) + 1.6),
-              lambda fig: plots.plot_facts(facts, fig.add_subplot()))
+        _save_all(tmp, figures or {})
         files = [p.name for p in tmp.iterdir()] + [MANIFEST]
         _write_json(tmp / MANIFEST, manifest(scenario, seeds, started, finished,
                                              root_seed=root_seed, command=command,
                                              files=files, extra=extra))
     return out
-
-
-# --------------------------------------------------------------------------- package data
-
-def load_history() -> pd.DataFrame:
-    """Read the sourced trade figures shipped with the package (`sim/data/trade.csv`)."""
-    with resources.as_file(resources.files("sim.scenario") / "data" / "trade.csv") as path:
-        return pd.read_csv(path)

@@ -77,9 +77,22 @@ _APPROX = re.compile(r"'(about|approx|nearly|roughly|over|more than|exceed|surpa
 """A hedged quote in a note ("'about 1.2 bn'", "'more than 2 bn'"): an approximate figure."""
 
 
-def _data(name: str) -> pd.DataFrame:
+def _csv(name: str, **read_options) -> pd.DataFrame:
+    """Read one of the sourced CSV files shipped in `sim/scenario/data/`."""
     with resources.as_file(resources.files("sim.scenario") / "data" / name) as path:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, **read_options)
+
+
+def _data(name: str) -> pd.DataFrame:
+    return _csv(name, dtype=str, keep_default_na=False)
+
+
+def trade_figures() -> pd.DataFrame:
+    """The sourced trade table as shipped (`data/trade.csv`), numbers parsed.
+
+    One row per country, partner, year, flow and reporter, with its source.
+    """
+    return _csv("trade.csv")
 
 
 def _num(text: str) -> float:
