@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from sim.analysis import paired as C
+from sim.runs import gather as G
 from sim.runs.runner import derive_seeds, run_batch
 from sim.scenario.scenarios import load_scenario
 from sim.world.quarters import parse_quarter
@@ -100,7 +101,7 @@ def test_paired_refuses_unpaired_seeds():
 
 
 def test_unique_labels():
-    assert C.unique_labels(["a", "b", "a", "a"]) == ["a", "b", "a (2)", "a (3)"]
+    assert G.unique_labels(["a", "b", "a", "a"]) == ["a", "b", "a (2)", "a (3)"]
 
 
 # --------------------------------------------------------------------------- overtaking
@@ -209,14 +210,14 @@ def test_reusable_replications(change, expected):
     args = {"hashes": hashes, "seeds": SEEDS} | change
     m = _manifest(args["hashes"], args["seeds"], end=change.get("end", "2035Q4"),
                   version=change.get("version", "0.1.0"))
-    got = C.reusable_replications(m, hashes, (parse_quarter("2015Q1"),
+    got = G.reusable_replications(m, hashes, (parse_quarter("2015Q1"),
                                               parse_quarter("2035Q4")), SEEDS,
                                   {"greatgame": "0.1.0", "numpy": "2", "mesa": "3"})
     assert got == expected
 
 
 def test_reusable_replications_tolerates_a_broken_manifest():
-    assert C.reusable_replications({"scenario": {}}, {}, (0, 1), SEEDS, {}) == []
+    assert G.reusable_replications({"scenario": {}}, {}, (0, 1), SEEDS, {}) == []
 
 
 def test_build_on_real_runs_has_consistent_tables(short_runs):

@@ -6,6 +6,7 @@ import pytest
 
 from sim.analysis import explain as E
 from sim.cli.main import main
+from sim.runs.gather import explain as explain_runs
 from sim.runs.runner import derive_seeds, run_one, run_traced
 from sim.runs.tables import ALIGNMENT_COLUMNS
 from sim.scenario.scenarios import load_scenario
@@ -20,7 +21,7 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def table(scenario):
-    return E.explain(scenario, "kyrgyzstan", "2018Q2", SEEDS)
+    return explain_runs(scenario, "kyrgyzstan", "2018Q2", SEEDS)
 
 
 def test_traced_run_is_the_plain_run(scenario):
@@ -53,7 +54,7 @@ def test_explain_table_adds_up(table):
 
 
 def test_explain_over_seeds_is_the_mean_of_single_runs(scenario, table):
-    singles = [E.explain(scenario, "Kyrgyzstan", "2018Q2", s) for s in SEEDS]
+    singles = [explain_runs(scenario, "Kyrgyzstan", "2018Q2", s) for s in SEEDS]
     for col in ("economy_after", "sentiment_before", "tilt_change"):  # pulls: from the means
         mean = np.mean([t[col].to_numpy() for t in singles], axis=0)
         assert np.allclose(table[col], mean)
@@ -61,7 +62,7 @@ def test_explain_over_seeds_is_the_mean_of_single_runs(scenario, table):
 
 
 def test_explain_before_option(scenario):
-    t = E.explain(scenario, "tajikistan", "2018Q2", SEEDS[0], before="2016Q1")
+    t = explain_runs(scenario, "tajikistan", "2018Q2", SEEDS[0], before="2016Q1")
     assert set(t["quarter_before"]) == {"2016Q1"}
 
 
@@ -74,7 +75,7 @@ def test_explain_before_option(scenario):
 ])
 def test_explain_rejects_bad_input(scenario, state, quarter, kw, match):
     with pytest.raises(E.ExplainError, match=match):
-        E.explain(scenario, state, quarter, SEEDS[0], **kw)
+        explain_runs(scenario, state, quarter, SEEDS[0], **kw)
 
 
 def _fake(tilt_change: float, pulls: dict[str, float]) -> pd.DataFrame:

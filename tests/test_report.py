@@ -20,6 +20,7 @@ from sim.cli.main import main  # noqa: E402
 from sim.output import plots  # noqa: E402
 from sim.output import report as R  # noqa: E402
 from sim.output import report_text as T  # noqa: E402
+from sim.runs import gather as G  # noqa: E402
 from sim.runs.runner import derive_seeds  # noqa: E402
 from sim.scenario.scenarios import load_scenario  # noqa: E402
 
@@ -32,7 +33,7 @@ N = 3
 def gathered(tmp_path_factory):
     scenarios = [load_scenario(n).with_end(END) for n in ("baseline", "no_ukraine_war",
                                                           "us_stays")]
-    return R.gather(scenarios, derive_seeds(SEED, N), results_root=None, root_seed=SEED)
+    return G.gather(scenarios, derive_seeds(SEED, N), results_root=None, root_seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -256,9 +257,9 @@ def test_report_opens_offline_and_every_chart_renders(written, browser, artifact
 # --------------------------------------------------------------------------- gathering
 
 def test_parallel_gather_equals_serial(gathered, monkeypatch):
-    monkeypatch.setattr(R, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(G, "MIN_PARALLEL", 1)
     scenarios = [s.scenario for s in gathered.sources[:2]]
-    par = R.gather(scenarios, gathered.seeds, results_root=None, workers=2)
+    par = G.gather(scenarios, gathered.seeds, results_root=None, workers=2)
     ser = gathered.result.shares[gathered.result.shares["scenario"].isin(
         [s.label for s in gathered.sources[:2]])].reset_index(drop=True)
     pd.testing.assert_frame_equal(par.result.shares, ser)

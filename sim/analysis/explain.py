@@ -7,9 +7,9 @@ of its alignment each partner gets) part of the way toward a logit choice over t
 any span) before and at that quarter, and returns them side by side with the tilt change;
 `reason` turns that table into one sentence naming the term that moved most.
 
-The terms of every quarter are recorded by the runner (`sim.runs.runner.run_traced`, also
-used by comparisons so their runs carry their explanations); `explain` is the one function
-here that runs a model, through it. No files, no printing.
+The terms of every quarter are recorded by the runner (`sim.runs.runner.run_traced`);
+`sim.runs.gather.explain` runs a scenario and calls `explain_trace`. Nothing here runs a
+model, reads files or prints.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.runs.tables import ALIGNMENT_TERMS
 from sim.world.quarters import format_quarter, parse_quarter
 from sim.world.values import Scenario
+from sim.world.vocabulary import ALIGNMENT_TERMS
 
 TERMS = ALIGNMENT_TERMS
 """The terms of a partner's alignment score, in the order they are shown."""
@@ -113,54 +113,6 @@ def explain_trace(trace: pd.DataFrame, state: str, quarter: str, before: str) ->
         ch = out[f"{k}_change"].to_numpy()
         out[f"{k}_pull"] = ch - float(np.sum(weight * ch) / np.sum(weight))
     return out
-
-
-def explain(scenario: Scenario, state: str, quarter: str, seed: int | Sequence[int], *,
-            before: str | None = None, lag_quarters: int = 4) -> pd.DataFrame:
-    """Why a state's tilt moved between two quarters: each partner's score, term by term.
-
-    Runs the scenario with the seed (or each seed, then averages) up to `quarter`.
-
-    Args:
-        scenario: A validated scenario.
-        state: A state of its world (case-insensitive).
-        quarter: The quarter after the move, YYYYQn.
-        seed: A run seed, or several (the table is then the mean over the runs).
-        before: The quarter before the move (default: `lag_quarters` before `quarter`).
-        lag_quarters: Default span, in quarters.
-
-    Returns:
-        One row per partner (the powers and `other`): scenario, state, quarter_before,
-        quarter, n_runs, power, then for each of the terms (economy, security, sentiment,
-        dependence, hedging), the score and the tilt: `<x>_before`, `<x>_after`,
-        `<x>_change`. Terms are in score points, with their sign (dependence and hedging
-        are costs, zero or negative); tilt is a fraction of the state's alignment. For the
-        terms and score, `<x>_pull` is the change minus the tilt-weighted mean change over
-        all partners: what moves the state's target tilt toward (positive) or away from
-        (negative) the partner, since the target is a logit choice over scores.
-
-    Raises:
-        ExplainError: unknown state, malformed quarter, or a quarter outside the period or
-            `before` not earlier than `quarter`.
-    """
-    state = check_state(scenario, state)
-    q = check_quarter(scenario, quarter)
-    if before is None:
-        b = q - lag_quarters
-        if b < scenario.start:
-            raise ExplainError(f"no quarter {lag_quarters} quarters before {quarter}: "
-                               f"{scenario.name} starts in {format_quarter(scenario.start)}")
-    else:
-        b = check_quarter(scenario, before, "before")
-    if b >= q:
-        raise ExplainError(f"before ({format_quarter(b)}) must be earlier than {quarter}")
-    seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
-    if not seeds:
-        raise ExplainError("no seed given")
-    from sim.runs.runner import run_traced
-
-    _, trace = run_traced(scenario, list(enumerate(seeds)), until=format_quarter(q))
-    return explain_trace(trace, state, format_quarter(q), format_quarter(b))
 
 
 # --------------------------------------------------------------------------- reason

@@ -14,7 +14,7 @@ largest one-year tilt shifts, and the check of whether stored runs can be reused
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,19 +33,6 @@ _INTERVAL = ["n", "mean", "sd", "ci_low", "ci_high"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-def unique_labels(names: Sequence[str]) -> list[str]:
-    """Labels for scenarios in compare order; a repeated name gets ` (2)`, ` (3)`, ...
-
-    Comparing a scenario with itself needs two labels for one name.
-    """
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
-    return out
-
 
 def t_interval(mean: np.ndarray, sd: np.ndarray, n: np.ndarray,
                confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -393,40 +380,6 @@ def largest_differences(diffs: pd.DataFrame, quarters: Sequence[str], per_scenar
 
 
 # --------------------------------------------------------------------------- reuse
-
-def reusable_replications(manifest: Mapping[str, Any], file_hashes: Mapping[str, str],
-                          period: tuple[int, int], seeds: Sequence[int],
-                          versions: Mapping[str, str | None]) -> list[int]:
-    """Which wanted replications a stored result folder already holds.
-
-    A folder qualifies when its manifest records the same scenario file hashes, the same
-    period and the same versions (package, numpy, mesa); then each wanted replication i is
-    reusable when the folder holds replication i with the same seed.
-
-    Args:
-        manifest: The folder's manifest (`sim.runs.store.read_manifest`).
-        file_hashes: The scenario's file hashes now.
-        period: The scenario's (start, end) quarter indices.
-        seeds: The wanted seed of each replication.
-        versions: Library -> version now (keys as in the manifest's `environment`).
-
-    Returns:
-        The reusable replication indices (empty if the folder does not qualify).
-    """
-    try:
-        rec = manifest["scenario"]
-        env = manifest.get("environment", {})
-        same = (dict(rec["file_hashes"]) == dict(file_hashes)
-                and (parse_quarter(rec["period"]["start"]),
-                     parse_quarter(rec["period"]["end"])) == tuple(period)
-                and all(env.get(k) == v for k, v in versions.items()))
-        stored = {int(s["replication"]): int(s["seed"]) for s in manifest["seeds"]}
-    except (KeyError, TypeError, ValueError):
-        return []
-    if not same:
-        return []
-    return [i for i, seed in enumerate(seeds) if stored.get(i) == int(seed)]
-
 
 def common_quarters(shares: pd.DataFrame) -> list[str]:
     """Quarters simulated in every scenario, in time order."""

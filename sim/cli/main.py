@@ -8,6 +8,7 @@ validation or an unexpected error, 2 bad input (a bad scenario file or bad usage
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shlex
@@ -276,6 +277,7 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
     import time
 
     from sim.output import report
+    from sim.runs import gather
     from sim.runs.runner import derive_seeds
 
     t0 = time.perf_counter()
@@ -290,10 +292,11 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
     seeds = derive_seeds(args.seed, args.replications)
     started = _now()
     with _progress(len(scenarios) * len(seeds), "runs") as bar:
-        gathered = report.gather(scenarios, seeds,
+        gathered = gather.gather(scenarios, seeds,
                                  results_root=None if args.no_reuse else args.results,
                                  workers=args.workers, progress=bar.update, root_seed=args.seed)
-    comparison = report.analyse(gathered, args.years, args.map_quarter, pairs)
+    comparison = report.analyse(gathered, args.years, args.map_quarter, pairs,
+                                explain=functools.partial(gather.explain_shifts, gathered))
     path = report.write_report(out, comparison, command=args.command_line, started=started)
     n = len(seeds)
     print(f"{report.title_of(comparison)} ({n} run{'s' if n != 1 else ''} each, seed "
@@ -328,13 +331,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     """`greatgame explain`: why a state's tilt moved, term by term."""
     from sim.analysis import explain
+    from sim.runs.gather import explain as explain_runs
     from sim.runs.runner import derive_seeds
 
     scenario = _load(args.scenario)
     try:
-        table = explain.explain(scenario, args.state, args.quarter,
-                                derive_seeds(args.seed, args.replications),
-                                before=args.before, lag_quarters=args.lag)
+        table = explain_runs(scenario, args.state, args.quarter,
+                             derive_seeds(args.seed, args.replications),
+                             before=args.before, lag_quarters=args.lag)
         why = explain.reason(table, args.power)
     except explain.ExplainError as e:
         raise _InputError(str(e)) from None

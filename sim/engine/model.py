@@ -29,12 +29,12 @@ class InfluenceModel(mesa.Model):
         scenario: A validated scenario (see `sim.scenario.scenarios.load_scenario`).
         rng: Seed or numpy Generator; passed to `mesa.Model` as `rng`. Every random number
             comes from `self.rng`, the same count each quarter whatever happens.
-        record: Reporter names the DataCollector records each quarter
-            (`sim.engine.reporters.MODEL_REPORTERS`); recording changes no number.
+        record: Reporter names the DataCollector records each quarter (default: all of
+            `sim.engine.reporters.MODEL_REPORTERS`); recording changes no number.
     """
 
     def __init__(self, scenario: Scenario, rng: int | np.random.Generator | None = None,
-                 record: Sequence[str] = reporters.DEFAULT_RECORD):
+                 record: Sequence[str] = tuple(reporters.MODEL_REPORTERS)):
         super().__init__(rng=rng)
         self.scenario = scenario
         self.world = WorldState(scenario)

@@ -87,6 +87,3 @@ MODEL_REPORTERS = {
     "alignment": alignment,
 }
 """Every reporter, by the name results use."""
-
-DEFAULT_RECORD = tuple(name for name in MODEL_REPORTERS if name != "alignment")
-"""What a Mesa model records unless told otherwise: all but the alignment terms."""

@@ -19,7 +19,7 @@ import io as _io
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,17 +42,13 @@ from sim.output.report_text import (
     summary_sentences,
 )
 from sim.runs import store as sio
-from sim.runs.executors import make_executor
-from sim.runs.runner import run_traced
-from sim.runs.tables import ALIGNMENT_COLUMNS, RunResult
+from sim.runs.gather import Gathered
 from sim.world.quarters import format_quarter, parse_quarter, quarter_range, year_quarter
 from sim.world.values import Scenario
 
 REPORT = "report.html"
 PARQUET_COLUMNS = ["scenario", "replication", "seed", "quarter", "area", "power", "share"]
 """Columns of the per-run shares written next to the report (channel columns left out)."""
-CHUNK = 5
-"""Runs per task on a process pool."""
 WIDTH = 12.5
 """Width of the wide charts in inches (they are shown at the page's width)."""
 
@@ -66,86 +62,7 @@ CHARTS = {
 """Chart file stem -> caption title."""
 
 
-# --------------------------------------------------------------------------- gathering
-
-@dataclass
-class Source:
-    """Where one scenario's runs came from."""
-
-    label: str
-    scenario: Scenario
-    n_runs: int
-    reused: list[int] = field(default_factory=list)
-    reused_from: str | None = None
-
-    @property
-    def n_ran(self) -> int:
-        """Runs simulated now."""
-        return self.n_runs - len(self.reused)
-
-    def describe(self, label: bool = True) -> str:
-        """One line for the terminal and the report."""
-        head = f"{self.label}: " if label else ""
-        if not self.reused:
-            return f"{head}ran {self.n_runs} runs"
-        text = (f"{head}read {len(self.reused)} of {self.n_runs} runs from "
-                f"{self.reused_from} (same scenario files, seeds, period and version)")
-        return text + (f"; ran {self.n_ran}" if self.n_ran else "")
-
-
-@dataclass
-class Gathered:
-    """Runs of every compared scenario, labelled in compare order, plus their traces."""
-
-    result: RunResult
-    traces: pd.DataFrame
-    sources: list[Source]
-    seeds: list[int]
-    root_seed: int | None = None
-
-
-def _versions() -> dict[str, str | None]:
-    env = sio.environment()
-    return {k: env[k] for k in ("greatgame", "numpy", "mesa")}
-
-
-def _stored(folder: Path, scenario: Scenario, seeds: Sequence[int]) -> list[int]:
-    """Replications of `seeds` that the result folder holds for this scenario."""
-    try:
-        manifest = sio.read_manifest(folder)
-    except (OSError, ValueError):
-        return []
-    if manifest.get("scenario", {}).get("name") != scenario.name:
-        return []
-    return C.reusable_replications(manifest, scenario.file_hashes,
-                                   (scenario.start, scenario.end), seeds, _versions())
-
-
-def _relabel(result: RunResult, label: str) -> RunResult:
-    for frame in (result.shares, result.metrics, result.events):
-        frame["scenario"] = label
-    return result
-
-
-def _execute(tasks: list[tuple[Scenario, list[tuple[int, int]], str]], workers: int,
-             progress: Callable[[int], None] | None) -> list[tuple[RunResult, pd.DataFrame]]:
-    """Run tasks (scenario, [(replication, seed)], label) on the project's executors."""
-    kind = "serial" if workers <= 1 or len(tasks) <= 1 else "processes"
-    with make_executor(kind, workers) as (ex, _):
-        # A pool takes every task at once; the serial executor runs each as it is submitted,
-        # so submit those one at a time to report progress as they finish.
-        queued = [] if kind == "serial" else [ex.submit(run_traced, *task) for task in tasks]
-        out = []
-        for i, task in enumerate(tasks):
-            out.append((queued[i] if queued else ex.submit(run_traced, *task)).result())
-            if progress:
-                progress(len(task[1]))
-        return out
-
-
-MIN_PARALLEL = 16
-"""Below this many runs to simulate, a process pool costs more than it saves."""
-
+# --------------------------------------------------------------------------- options
 
 def check_options(scenarios: Sequence[Scenario], years: Sequence[int] | None = None,
                   map_quarter: str | None = None,
@@ -182,71 +99,6 @@ def check_options(scenarios: Sequence[Scenario], years: Sequence[int] | None = N
             raise ValueError(f"--overtake {p}:{r}: a power cannot overtake itself")
 
 
-def gather(scenarios: Sequence[Scenario], seeds: Sequence[int], *,
-           results_root: str | Path | None = "results", workers: int = 1,
-           progress: Callable[[int], None] | None = None,
-           root_seed: int | None = None) -> Gathered:
-    """The runs of each scenario, replication i with seeds[i] in every scenario.
-
-    Stored runs are read from `results_root/<scenario name>/` when the folder's manifest
-    has the same scenario file hashes, period, versions and seed for that replication;
-    the other runs are simulated (with `workers` processes when above 1; results are the
-    same as serial, since each run depends only on its scenario and seed).
-
-    Args:
-        scenarios: The scenarios, the reference first; a scenario may appear twice.
-        seeds: One seed per replication.
-        results_root: Where to look for stored runs (None: never reuse).
-        workers: Processes to run on.
-        progress: Called with the number of runs finished.
-        root_seed: The seed `seeds` were derived from (recorded only).
-
-    Returns:
-        Labelled results (`sim.analysis.paired.unique_labels`), traces of the runs simulated now,
-        and where each scenario's runs came from.
-    """
-    labels = C.unique_labels([s.name for s in scenarios])
-    sources, tasks, stored = [], [], {}
-    for label, scen in zip(labels, scenarios, strict=True):
-        src = Source(label, scen, len(seeds))
-        if results_root is not None:
-            folder = Path(results_root) / scen.name
-            reps = _stored(folder, scen, seeds)
-            if reps:
-                res = sio.read_run(folder)
-                keep = set(reps)
-                stored[label] = RunResult(
-                    *(f[f["replication"].isin(keep)].reset_index(drop=True)
-                      for f in (res.shares, res.metrics, res.events)))
-                _relabel(stored[label], label)
-                src.reused, src.reused_from = reps, str(folder)
-                if progress:
-                    progress(len(reps))
-        todo = [(i, int(s)) for i, s in enumerate(seeds) if i not in set(src.reused)]
-        for k in range(0, len(todo), CHUNK):
-            tasks.append((scen, todo[k:k + CHUNK], label))
-        sources.append(src)
-    n_todo = sum(len(runs) for _, runs, _ in tasks)
-    done = _execute(tasks, workers if n_todo >= MIN_PARALLEL else 1, progress)
-    results, traces = [], []
-    for label in labels:
-        parts = [r for (_, _, lab), (r, _) in zip(tasks, done, strict=True) if lab == label]
-        if label in stored:
-            parts.append(stored[label])
-        merged = RunResult.concat(parts) if parts else None
-        if merged is not None:
-            for name in ("shares", "metrics", "events"):
-                f = getattr(merged, name)
-                sort = ["replication", "step"] if "step" in f.columns else ["replication"]
-                setattr(merged, name, f.sort_values(sort, kind="stable").reset_index(drop=True))
-            results.append(merged)
-        traces += [t for (_, _, lab), (_, t) in zip(tasks, done, strict=True) if lab == label]
-    trace = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame(
-        columns=ALIGNMENT_COLUMNS)
-    return Gathered(RunResult.concat(results), trace, sources, [int(s) for s in seeds],
-                    root_seed)
-
-
 # --------------------------------------------------------------------------- analysis
 
 @dataclass
@@ -267,30 +119,11 @@ class Comparison:
     lag_quarters: int
 
 
-def _explanations(g: Gathered, shifts: pd.DataFrame) -> list[pd.DataFrame]:
-    """Explain tables of the shifts.
-
-    From the traces when the runs were simulated now, else by rerunning the scenario's seeds
-    (`sim.analysis.explain.explain`).
-    """
-    out = []
-    by_label = {s.label: s for s in g.sources}
-    for r in shifts.itertuples():
-        src = by_label[r.scenario]
-        tr = g.traces[g.traces["scenario"] == r.scenario]
-        if tr["replication"].nunique() == src.n_runs:
-            t = E.explain_trace(tr, r.state, r.quarter, r.quarter_before)
-        else:
-            t = E.explain(src.scenario, r.state, r.quarter, g.seeds, before=r.quarter_before)
-            t["scenario"] = r.scenario
-        out.append(t)
-    return out
-
-
 def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | None = None,
             pairs: Sequence[tuple[str, str]] = (("china", "russia"),),
             confidence: float = C.CONFIDENCE, top_shifts: int = 4,
-            lag_quarters: int = 4) -> Comparison:
+            lag_quarters: int = 4,
+            explain: Callable[[pd.DataFrame], list[pd.DataFrame]] | None = None) -> Comparison:
     """Tables, explanations and summary of gathered runs (the first scenario is the reference).
 
     Args:
@@ -302,6 +135,9 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
         confidence: Confidence level.
         top_shifts: How many of the largest tilt shifts to explain.
         lag_quarters: Span of a tilt shift, in quarters.
+        explain: Explain tables of the largest tilt shifts, given them (the caller's
+            `sim.runs.gather.explain_shifts`, which reruns reused runs with traces); by
+            default from the gathered traces, which cover the runs simulated now.
 
     Raises:
         ValueError: a chosen map quarter is outside the compared period.
@@ -323,7 +159,9 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     start = quarter_range(common[0], common[-1])
     since = start[min(lag_quarters, len(start) - 1)]
     shifts = C.tilt_shifts(g.result.metrics, lag_quarters, top_shifts, since=since)
-    explanations = _explanations(g, shifts)
+    explanations = (explain(shifts) if explain is not None else
+                    [E.explain_trace(g.traces[g.traces["scenario"] == r.scenario], r.state,
+                                     r.quarter, r.quarter_before) for r in shifts.itertuples()])
     sh, ex = display_explanations(shifts, explanations)
     display["tilt_shifts"], display["explanations"] = sh, ex
     sentences = summary_sentences(tables, display, quarters, confidence)

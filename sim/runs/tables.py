@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.world.vocabulary import CHANNELS, REGION
+from sim.world.vocabulary import ALIGNMENT_TERMS, CHANNELS, REGION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,9 +197,6 @@ def run_result(sim: Simulated, replications: Sequence[int] | None = None) -> Run
     return RunResult(shares_frame(sim, replications), metrics_frame(sim, replications),
                      events_frame(sim, replications))
 
-
-ALIGNMENT_TERMS = ("economy", "security", "sentiment", "dependence", "hedging")
-"""The terms of a partner's alignment score (`sim.engine.kernels.alignment_scores`)."""
 
 ALIGNMENT_COLUMNS = ["scenario", "replication", "seed", "quarter", "state", "power",
                      *ALIGNMENT_TERMS, "score", "tilt"]

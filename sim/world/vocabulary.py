@@ -28,6 +28,10 @@ CHANNELS: tuple[str, ...] = (
 OTHER = "other"
 """Name of the rest-of-world bucket that holds the influence no named power holds."""
 
+ALIGNMENT_TERMS: tuple[str, ...] = ("economy", "security", "sentiment", "dependence", "hedging")
+"""The terms of a partner's alignment score (`sim.engine.kernels.alignment_scores`), in the
+order they are shown; dependence and hedging are costs (zero or negative)."""
+
 # --------------------------------------------------------------------------- run settings
 
 ROOT_SEED = 20250617
