@@ -184,7 +184,7 @@ def test_counterfactual_matches_baseline_until_the_war(tmp_path, capsys):
 # --------------------------------------------------------------------------- check, scenarios
 
 def test_check_good_files(capsys):
-    files = [str(ROOT / "scenarios" / "baseline.yaml"), str(ROOT / "scenarios" / "us_stays.yaml")]
+    files = [str(ROOT / "sim" / "scenarios" / "baseline.yaml"), str(ROOT / "sim" / "scenarios" / "us_stays.yaml")]
     assert main(["check", *files]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
@@ -193,7 +193,7 @@ def test_check_good_files(capsys):
 
 
 def test_check_reports_each_bad_file(bad_file, capsys):
-    good = str(ROOT / "scenarios" / "baseline.yaml")
+    good = str(ROOT / "sim" / "scenarios" / "baseline.yaml")
     assert main(["check", str(bad_file), good]) == 2
     captured = capsys.readouterr()
     assert captured.out.startswith(f"OK  {good}")
@@ -204,7 +204,7 @@ def test_scenarios_lists_shipped_aligned(capsys):
     assert main(["scenarios"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [ln.split()[0] for ln in lines]
-    assert names == sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
+    assert names == sorted(p.stem for p in (ROOT / "sim" / "scenarios").glob("*.yaml"))
     assert {"baseline", "no_ukraine_war", "no_treaty", "us_stays"} <= set(names)
     starts = {len(ln) - len(ln[len(ln.split()[0]):].lstrip()) for ln in lines}
     assert len(starts) == 1  # descriptions start in one column

@@ -55,8 +55,11 @@ DEFAULT_WORLD = "central_asia"
 
 
 def scenarios_dir() -> Path:
-    """Return the folder of shipped scenarios: `scenarios/` at the project root."""
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    """Return the folder of shipped scenarios, `sim/scenarios/` (package data).
+
+    Found next to the installed package, so editable installs and wheels alike find it.
+    """
+    return Path(__file__).resolve().parents[1] / "scenarios"
 
 
 # --------------------------------------------------------------------------- file schemas
