@@ -184,7 +184,7 @@ def test_counterfactual_matches_baseline_until_the_war(tmp_path, capsys):
 # --------------------------------------------------------------------------- check, scenarios
 
 def test_check_good_files(capsys):
-    files = [str(ROOT / "sim" / "scenarios" / "baseline.yaml"), str(ROOT / "sim" / "scenarios" / "us_stays.yaml")]
+    files = [str(ROOT / "sim" / "scenarios" / name) for name in ("baseline.yaml", "us_stays.yaml")]
     assert main(["check", *files]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2

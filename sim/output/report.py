@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,9 +42,11 @@ from sim.output.report_text import (
     summary_sentences,
 )
 from sim.runs import store as sio
-from sim.runs.gather import Gathered
 from sim.world.quarters import format_quarter, parse_quarter, quarter_range, year_quarter
 from sim.world.values import Scenario
+
+if TYPE_CHECKING:  # the report analyses gathered runs; it never gathers or runs them
+    from sim.runs.gather import Gathered
 
 REPORT = "report.html"
 PARQUET_COLUMNS = ["scenario", "replication", "seed", "quarter", "area", "power", "share"]

@@ -8,6 +8,7 @@ quarter. `EventSchedule` applies and undoes event effects. No file access, no Me
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,93 @@ class WorldState:
     trade_affinity) or stocks (investment_stock, debt, remittances); the dynamic trade
     levels, mood, protest damage, tilt and security effort live in their own arrays.
     """
+
+    # The actors and their counts.
+    powers: list[str]
+    partners: list[str]  # the powers, then `other`
+    states: list[str]
+    sectors: list[str]
+    n_powers: int
+    n_partners: int
+    n_states: int
+    batch: int | None  # runs in a batch (a leading axis on every array), None for one run
+    params: dict[str, Any]  # model parameters (floats; (B,) arrays in a batch)
+
+    # Power attributes (PowerAttrs), (P,) (see the vocabulary).
+    budget: np.ndarray
+    budget_growth: np.ndarray
+    lending_share: np.ndarray
+    own_labour_share: np.ndarray
+    security_capacity: np.ndarray
+    security_credibility: np.ndarray
+    attention: np.ndarray
+    strategic_corridor: np.ndarray
+    corridor_trade: np.ndarray
+    rival_response: np.ndarray
+    csto_member: np.ndarray
+    eaeu_member: np.ndarray
+    sco_member: np.ndarray
+    priority: np.ndarray  # (P, sectors): the priority_<sector> attributes
+
+    # State attributes (StateAttrs), (S,) (see the vocabulary).
+    gdp: np.ndarray
+    gdp_growth: np.ndarray
+    population: np.ndarray
+    oil: np.ndarray
+    gas: np.ndarray
+    metals: np.ndarray
+    uranium: np.ndarray
+    labour: np.ndarray
+    transit: np.ndarray
+    connectivity: np.ndarray
+    fragility: np.ndarray
+    hedging: np.ndarray
+    security_demand: np.ndarray
+    local_processing: np.ndarray
+    corruption: np.ndarray
+    hidden_debt: np.ndarray
+    borrowing_appetite: np.ndarray
+    debt_repayment: np.ndarray
+    csto: np.ndarray
+    eaeu: np.ndarray
+    sco: np.ndarray
+
+    # Pair attributes (PairAttrs): anchors and stocks, (J, S) (see the vocabulary).
+    exports: np.ndarray
+    imports: np.ndarray
+    investment_stock: np.ndarray
+    debt: np.ndarray
+    remittances: np.ndarray
+    security_ties: np.ndarray
+    sentiment: np.ndarray
+    openness: np.ndarray
+    trade_affinity: np.ndarray
+
+    # References at the start of the run.
+    gdp0: np.ndarray  # (S,)
+    investment_stock0: np.ndarray  # (J, S)
+    # Dynamic state, updated each quarter.
+    trade_exports: np.ndarray  # (J, S) USD bn/yr
+    trade_imports: np.ndarray  # (J, S) USD bn/yr
+    mood: np.ndarray  # (J, S) sentiment now
+    damage: np.ndarray  # (J, S) protest damage to openness
+    tilt: np.ndarray  # (J, S) share of each state's alignment
+    security_effort: np.ndarray  # (J, S)
+    security_provided: np.ndarray  # (J, S)
+    flow: np.ndarray  # (P, S, sectors) this quarter's spending, USD bn
+    flow_latest: np.ndarray  # (P, S) latest quarterly engagement per pair
+    flow_avg: np.ndarray  # (P, S) its moving average (the rival signal)
+    inflow: np.ndarray  # (J, S) accepted inflow, USD bn/yr
+    loans: np.ndarray  # (J, S) new loans this quarter, USD bn
+    engagement: np.ndarray  # (P,) accepted engagement this quarter, USD bn
+    growth_rate: np.ndarray  # (S,)
+    protests: np.ndarray  # (J, S) bool
+    protest_count: np.ndarray  # (J, S) int
+    terms: dict[str, np.ndarray]  # alignment terms of the last move, (J, S) each
+    channel_shares: np.ndarray  # (channels, J, S)
+    state_influence: np.ndarray  # (J, S)
+    region_influence: np.ndarray  # (J,)
+    region_channels: np.ndarray  # (channels, J)
 
     def __init__(self, scenario: Scenario):
         w = scenario.world
