@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from sim.calibration import search as C
 from sim.scenario import history as H
+from sim.world.vocabulary import REGION, STATES
 
-AREAS = ("region", "kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan")
+AREAS = (REGION, *STATES)
 CHART_SERIES = {
     "china_trade": "Trade with China, USD bn/yr (GACC basis)",
     "china_trade_share": "China's share of trade (national basis)",

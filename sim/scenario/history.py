@@ -28,6 +28,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from sim.world.vocabulary import STATES
+
 COLUMNS = ("series", "area", "partner", "year", "quarter", "value", "unit", "basis", "bound",
            "weight", "in_loss", "source", "source_url", "note")
 """Columns of the history table, in order."""
@@ -227,7 +229,7 @@ def _derived_trade(rows: list[dict]) -> list[dict]:
                         source=f"derived: {num.value} / {den.value} ({num.source}; {den.source})",
                         source_url=num.source_url, note="China's turnover / total turnover"))
     # Mirror ratios: the same year's turnover with China on the national and GACC bases.
-    for area in ("kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan"):
+    for area in STATES:
         for year in range(FIT_START, 2026):
             g = get("china_trade", area, "china", year, GACC)
             n = df[(df.series == "china_trade_national") & (df.area == area)
