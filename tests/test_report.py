@@ -375,3 +375,31 @@ def test_leader_sentences_name_the_change_and_take_numbers_from_the_row():
     assert {p.column for p in change if isinstance(p, T.Num)} == {
         "quarter", "leader_share_pct", "runs_led_pct"}
     assert T.possessive("us") == "the US's" and T.subject("other") == "the rest of the world"
+
+
+# --------------------------------------------------------------------------- tilt shifts
+
+@pytest.mark.parametrize("change, heading", [
+    (3.0, "Kazakhstan, no_ukraine_war: leaned toward Russia"),
+    (-2.3, "Kazakhstan, no_ukraine_war: leaned away from Russia"),
+    (0.0, "Kazakhstan, no_ukraine_war: tilt toward Russia hardly changed"),
+])
+def test_shift_heading_says_the_direction_of_the_change(change, heading):
+    assert T.shift_title("kazakhstan", "no_ukraine_war", "russia", change) == heading
+
+
+def test_shift_headings_and_reasons_agree_with_the_shift_table(written):
+    comparison, out, path = written
+    page = html.unescape(path.read_text(encoding="utf-8"))
+    sh = pd.read_csv(out / "tilt_shifts.csv")
+    ex = pd.read_csv(out / "explanations.csv")
+    heads = re.findall(r"<h3>\d+\. (.*?)</h3>", page[page.index('<section id="explain">'):])
+    assert len(heads) == len(sh) > 0
+    for head, r in zip(heads, sh.itertuples(), strict=True):
+        who = T.subject(r.power)
+        way = "leaned toward" if r.tilt_change_pp > 0 else "leaned away from"
+        assert head == f"{plots.area_label(r.state)}, {r.scenario}: {way} {who}", head
+        reason = ex[(ex["shift"] == r.shift) & (ex["power"] == r.power)]["reason"].iloc[0]
+        assert f"{way} {who} (" in reason
+        sign = "+" if r.tilt_change_pp > 0 else "\u2212"
+        assert f", {sign}{abs(r.tilt_change_pp):.1f} points)" in reason

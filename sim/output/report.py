@@ -41,6 +41,7 @@ from sim.output.report_text import (
     display_explanations,
     display_tables,
     sentence_text,
+    shift_title,
     summary_sentences,
 )
 from sim.runs import store as sio
@@ -532,8 +533,7 @@ def _explain_html(c: Comparison) -> list[dict]:
                              "cells": [_cell("explanations", ex, i, f"{t}_{part}")
                                        for part in ("before", "after", "change", "pull")]})
         out.append({
-            "title": (f"{plots.area_label(s.state)}, {s.scenario}: tilt toward "
-                      f"{plots.power_label(s.power)}"),
+            "title": shift_title(s.state, s.scenario, s.power, s.tilt_change_pp),
             "shift": [_cell("tilt_shifts", sh, k, col) for col in (
                 "quarter_before", "quarter", "tilt_before_pct", "tilt_after_pct",
                 "tilt_change_pp")],

@@ -184,6 +184,22 @@ def possessive(power: str) -> str:
     return subject(power) + "'s"
 
 
+def shift_title(state: str, scenario: str, power: str, change_pp: float) -> str:
+    """Heading of a tilt shift, in the direction of its change as the table shows it.
+
+    Args:
+        state: The state.
+        scenario: The scenario label.
+        power: The partner whose tilt moved.
+        change_pp: The change in percentage points, rounded as `tilt_shifts.csv` holds it.
+    """
+    where = f"{plots.area_label(state)}, {scenario}"
+    who = subject(power)
+    if round(float(change_pp), decimals("tilt_change_pp")) == 0:
+        return f"{where}: tilt toward {who} hardly changed"
+    return f"{where}: leaned {'toward' if change_pp > 0 else 'away from'} {who}"
+
+
 def _area_phrase(area: str) -> str:
     return "region-wide" if area == REGION else f"in {plots.area_label(area)}"
 
