@@ -172,3 +172,76 @@ def test_mixed_scenarios_are_refused(result):
         plots.plot_regional_shares(both)
     with pytest.raises(ValueError, match="one scenario"):
         plots.plot_state_shares(both)
+
+
+# --------------------------------------------------------------------------- tick labels
+
+def _diffs(scale: float) -> pd.DataFrame:
+    """Paired differences of two powers over 2015-2020, peaking at `scale` (fractions)."""
+    rows = []
+    for q in range(24):
+        year = 2015 + q / 4
+        for power, sign in (("china", 1.0), ("russia", -1.0)):
+            m = sign * scale * q / 23
+            rows.append({"scenario": "what_if", "reference": "baseline", "area": "region",
+                         "power": power, "quarter": f"{2015 + q // 4}Q{q % 4 + 1}",
+                         "year": year, "n": 4, "mean": m, "sd": 0.0,
+                         "ci_low": m - scale / 20, "ci_high": m + scale / 20,
+                         "distinct": True})
+    for state in ("kazakhstan", "kyrgyzstan"):
+        for r in list(rows):
+            if r["area"] == "region":
+                rows.append(r | {"area": state})
+    return pd.DataFrame(rows)
+
+
+def _labels(axis) -> list[tuple[float, str]]:
+    lo, hi = sorted(axis.get_view_interval())
+    return [(t.get_loc(), t.label1.get_text()) for t in axis.get_major_ticks()
+            if lo - 1e-9 <= t.get_loc() <= hi + 1e-9]
+
+
+def _value(text: str) -> float:
+    return float(text.replace("\u2212", "-").replace("+", "").rstrip("%"))
+
+
+@pytest.mark.parametrize("peak", [0.003, 0.0004, 0.03])  # 0.3, 0.04 and 3 points
+def test_difference_ticks_have_the_decimals_the_scale_needs(peak):
+    fig = plots.plot_difference_lines(_diffs(peak), Figure())
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    labels = _labels(ax.yaxis)
+    texts = [t for _, t in labels]
+    assert len(labels) >= 3 and len(set(texts)) == len(texts), texts
+    for loc, text in labels:
+        assert _value(text) == pytest.approx(loc, abs=1e-9), (loc, text)
+        assert not text.startswith("-") and (loc == 0 or text[0] in "+\u2212"), text
+    lo, hi = ax.get_ylim()  # the scale follows the effect instead of a floor of 1 point
+    assert peak * 100 < hi <= 2.2 * peak * 100 * 1.1 and lo == -hi
+
+
+def test_heatmap_shows_small_effects_with_their_decimals():
+    d = _diffs(0.003)
+    last = d["quarter"].max()
+    fig = plots.plot_difference_heatmap(d, [last], Figure())
+    fig.draw_without_rendering()
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    means = d[d["quarter"] == last]
+    assert "+0.30" in cells and "\u22120.30" in cells, cells
+    assert len(cells) == len(means)
+    bar = fig.axes[-1]
+    labels = _labels(bar.yaxis)
+    texts = [t for _, t in labels]
+    assert len(set(texts)) == len(texts) >= 3, texts
+    assert all(_value(t) == pytest.approx(loc) for loc, t in labels)
+
+
+def test_tick_helpers():
+    assert plots.tick_decimals([-1, -0.5, 0, 0.5, 1]) == 1
+    assert plots.tick_decimals([0, 0.25, 0.5]) == 2
+    assert plots.tick_decimals([0, 10, 20]) == 0
+    assert plots.number_text(-0.25, 2) == "\u22120.25"
+    assert plots.number_text(0.0001, 2) == "0.00" and plots.number_text(3, 0) == "+3"
+    assert plots.number_text(12.5, 1, signed=False) == "12.5"
+    assert [plots.nice_limit(x) for x in (3.2, 0.33, 0.044, 1.0)] == pytest.approx(
+        [4, 0.4, 0.05, 1.0])

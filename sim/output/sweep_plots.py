@@ -9,9 +9,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.output.plots import FONT, POWER_COLOURS, power_colour, power_label
+from sim.output.plots import (
+    FONT,
+    POWER_COLOURS,
+    TickFormatter,
+    percent_ticks,
+    power_colour,
+    power_label,
+)
 
 _MARKERS = ["o", "s", "^", "D", "v", "P"]
 
@@ -51,7 +57,7 @@ def plot_sweep_bands(band: pd.DataFrame, title: str) -> Figure:
         n = int(sub.n.max()) if len(sub) else 0
         ax.set_title(f"{scen} ({n} runs)", fontsize=FONT["label"] + 1)
         ax.set_xlabel("Year", fontsize=FONT["label"])
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(percent_ticks())
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("Regional share of influence", fontsize=FONT["label"])
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -98,7 +104,7 @@ def plot_outcome_vs_parameters(final: pd.DataFrame, parameters: list[str],
                 label = power_label(power) if si == 0 else None
                 ax.plot(m.index, m.to_numpy(), color=c, lw=1.8, ls=ls, label=label)
         ax.set_xlabel(name, fontsize=FONT["tick"])
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(percent_ticks())
         ax.grid(alpha=0.3)
         if k % cols == 0:
             ax.set_ylabel(f"Regional share, {quarter}", fontsize=FONT["label"])
@@ -135,7 +141,7 @@ def plot_sensitivity(indices: pd.DataFrame, method: str, outcome: str, ax=None):
         ax.barh(y, d.mu_star, height=0.6, xerr=d.mu_star_conf, color="#2f5fa8",
                 label="mu* (mean |elementary effect|)", capsize=3)
         ax.scatter(d.sigma, y, color="black", zorder=3, s=18, label="sigma (interactions)")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:.1f}"))
+        ax.xaxis.set_major_formatter(TickFormatter(signed=False, scale=100.0))
         ax.set_xlabel("Morris mu* and sigma: change in the share, percentage points, across "
                       "the parameter's range", fontsize=FONT["label"])
     ax.set_yticks(y, d.parameter, fontsize=FONT["tick"])
