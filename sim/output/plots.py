@@ -622,8 +622,34 @@ def _declutter_map(ax: Axes) -> None:
             t.set_verticalalignment("center")
 
 
+def leader_map_groups(leaders: pd.DataFrame, quarter: str) -> tuple[list[str], list[str]]:
+    """Which scenarios get a leader map, and which lead like the reference in every state.
+
+    Args:
+        leaders: `sim.analysis.paired.leaders` output (the first scenario is the reference).
+        quarter: The quarter mapped.
+
+    Returns:
+        (scenarios mapped: the reference and those with some state led by another power,
+        scenarios left out: every state has the reference's leader).
+    """
+    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    if not scenarios:
+        return [], []
+    ref = dict(zip(*(d.loc[d["scenario"] == scenarios[0], c] for c in ("area", "leader")),
+                   strict=True))
+    same = [s for s in scenarios[1:]
+            if dict(zip(*(d.loc[d["scenario"] == s, c] for c in ("area", "leader")),
+                        strict=True)) == ref]
+    return [s for s in scenarios if s not in same], same
+
+
 def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = None) -> Figure:
     """One map per scenario: each state coloured by its leading power at `quarter`.
+
+    Scenarios in which every state has the reference's leader get no map of their own: a
+    line under the title names them once (`leader_map_groups`).
 
     Args:
         leaders: `sim.analysis.paired.leaders` output (fractions), including `quarter`.
@@ -636,7 +662,7 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     from sim.output.maps import CORRIDORS, plot_region_map
 
     d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
-    scenarios = list(dict.fromkeys(d["scenario"]))
+    scenarios, same = leader_map_groups(leaders, quarter)
     fig, axes = _grid(fig, max(1, len(scenarios)), 2, (6.0, 3.9), sharey=False, sharex=False)
     colours = {p: power_colour(p) for p in POWER_COLOURS} | {
         p: power_colour(p) for p in d["leader"].unique()}
@@ -657,11 +683,18 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     handles = [Patch(facecolor=colours[p], edgecolor="black", label=f"led by {power_label(p)}")
                for p in shown]
     handles += axes[0].get_legend_handles_labels()[0][:len(CORRIDORS)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=FONT["note"] + 0.5,
-               frameon=False)
-    fig.suptitle(f"Leading power of each state in {quarter} (highest mean share among the "
-                 "powers; * differs from the reference)", fontsize=FONT["title"] - 1, x=0.01,
-                 ha="left")
+    fig.legend(handles=handles, loc="outside lower center", ncols=4 if len(scenarios) > 1 else 2,
+               fontsize=FONT["note"] + 0.5, frameon=False)
+    title = (f"Leading power of each state in {quarter} (highest mean share among the "
+             "powers; * differs from the reference)")
+    if same:
+        names = same[0] if len(same) == 1 else ", ".join(same[:-1]) + " and " + same[-1]
+        title += (f"\nUnder {names}, every state has the same leading power as under "
+                  f"{scenarios[0]}: {'its map is' if len(same) == 1 else 'their maps are'} "
+                  "not repeated.")
+    width = int(fig.get_figwidth() * 10)  # characters that fit across the figure
+    title = "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
+    fig.suptitle(title, fontsize=FONT["title"] - 1, x=0.01, ha="left")
     return fig
 
 
