@@ -438,14 +438,17 @@ def test_identical_leader_maps_are_drawn_once_and_said_once(written):
     title = fig.get_suptitle().replace("\n", " ")
     assert "Under no_ukraine_war and us_stays, every state has the same leading power as " \
            "under baseline" in title and title.count("no_ukraine_war") == 1
+    assert "* differs" not in title  # nothing marked, so no key to the mark
     differs = same.copy()
     row = (differs["scenario"] == "us_stays") & (differs["quarter"] == q) & (
         differs["area"] == "kazakhstan")
     differs.loc[row, "leader"] = "us" if differs.loc[row, "leader"].iloc[0] != "us" else "eu"
+    differs.loc[row, "differs_from_reference"] = True
     assert plots.leader_map_groups(differs, q) == (["baseline", "us_stays"], ["no_ukraine_war"])
     fig = plots.plot_leader_maps(differs, q, Figure())
     assert [a.get_title(loc="left") for a in fig.axes if a.get_title(loc="left")] == [
         "baseline", "us_stays"]
+    assert "* differs from the reference" in fig.get_suptitle().replace("\n", " ")
 
 
 def test_no_overtaking_is_one_line_not_an_empty_chart(written):

@@ -685,8 +685,10 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     handles += axes[0].get_legend_handles_labels()[0][:len(CORRIDORS)]
     fig.legend(handles=handles, loc="outside lower center", ncols=4 if len(scenarios) > 1 else 2,
                fontsize=FONT["note"] + 0.5, frameon=False)
-    title = (f"Leading power of each state in {quarter} (highest mean share among the "
-             "powers; * differs from the reference)")
+    marked = "differs_from_reference" in d and bool(
+        d.loc[d["scenario"].isin(scenarios), "differs_from_reference"].any())
+    title = (f"Leading power of each state in {quarter} (highest mean share among the powers"
+             + ("; * differs from the reference)" if marked else ")"))
     if same:
         names = same[0] if len(same) == 1 else ", ".join(same[:-1]) + " and " + same[-1]
         title += (f"\nUnder {names}, every state has the same leading power as under "

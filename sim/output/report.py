@@ -369,7 +369,7 @@ def draw_charts(c: Comparison) -> dict[str, Figure]:
     rows = int(np.ceil(n_maps / 2))
     figs["leader_map"] = plots.plot_leader_maps(
         t["map_leaders"], c.map_quarter,
-        new(6.2 * min(2, max(1, n_maps)), 3.9 * rows + 1.2 + 0.3 * (n_maps < n_scen)))
+        new(max(8.0, 6.2 * min(2, n_maps)), 3.9 * rows + 1.2 + 0.3 * (n_maps < n_scen)))
     ot = t["overtaking"]
     p, r = c.pairs[0]
     ot1 = ot[(ot["power"] == p) & (ot["rival"] == r)]
