@@ -172,3 +172,166 @@ def test_mixed_scenarios_are_refused(result):
         plots.plot_regional_shares(both)
     with pytest.raises(ValueError, match="one scenario"):
         plots.plot_state_shares(both)
+
+
+# --------------------------------------------------------------------------- tick labels
+
+def _diffs(scale: float) -> pd.DataFrame:
+    """Paired differences of two powers over 2015-2020, peaking at `scale` (fractions)."""
+    rows = []
+    for q in range(24):
+        year = 2015 + q / 4
+        for power, sign in (("china", 1.0), ("russia", -1.0)):
+            m = sign * scale * q / 23
+            rows.append({"scenario": "what_if", "reference": "baseline", "area": "region",
+                         "power": power, "quarter": f"{2015 + q // 4}Q{q % 4 + 1}",
+                         "year": year, "n": 4, "mean": m, "sd": 0.0,
+                         "ci_low": m - scale / 20, "ci_high": m + scale / 20,
+                         "distinct": True})
+    for state in ("kazakhstan", "kyrgyzstan"):
+        for r in list(rows):
+            if r["area"] == "region":
+                rows.append(r | {"area": state})
+    return pd.DataFrame(rows)
+
+
+def _labels(axis) -> list[tuple[float, str]]:
+    lo, hi = sorted(axis.get_view_interval())
+    return [(t.get_loc(), t.label1.get_text()) for t in axis.get_major_ticks()
+            if lo - 1e-9 <= t.get_loc() <= hi + 1e-9]
+
+
+def _value(text: str) -> float:
+    return float(text.replace("\u2212", "-").replace("+", "").rstrip("%"))
+
+
+@pytest.mark.parametrize("peak", [0.003, 0.0004, 0.03])  # 0.3, 0.04 and 3 points
+def test_difference_ticks_have_the_decimals_the_scale_needs(peak):
+    fig = plots.plot_difference_lines(_diffs(peak), Figure())
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    labels = _labels(ax.yaxis)
+    texts = [t for _, t in labels]
+    assert len(labels) >= 3 and len(set(texts)) == len(texts), texts
+    for loc, text in labels:
+        assert _value(text) == pytest.approx(loc, abs=1e-9), (loc, text)
+        assert not text.startswith("-") and (loc == 0 or text[0] in "+\u2212"), text
+    lo, hi = ax.get_ylim()  # the scale follows the effect instead of a floor of 1 point
+    assert peak * 100 < hi <= 2.2 * peak * 100 * 1.1 and lo == -hi
+
+
+def test_heatmap_shows_small_effects_with_their_decimals():
+    d = _diffs(0.003)
+    last = d["quarter"].max()
+    fig = plots.plot_difference_heatmap(d, [last], Figure())
+    fig.draw_without_rendering()
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    means = d[d["quarter"] == last]
+    assert "+0.30" in cells and "\u22120.30" in cells, cells
+    assert len(cells) == len(means)
+    bar = fig.axes[-1]
+    labels = _labels(bar.yaxis)
+    texts = [t for _, t in labels]
+    assert len(set(texts)) == len(texts) >= 3, texts
+    assert all(_value(t) == pytest.approx(loc) for loc, t in labels)
+
+
+def test_tick_helpers():
+    assert plots.tick_decimals([-1, -0.5, 0, 0.5, 1]) == 1
+    assert plots.tick_decimals([0, 0.25, 0.5]) == 2
+    assert plots.tick_decimals([0, 10, 20]) == 0
+    assert plots.number_text(-0.25, 2) == "\u22120.25"
+    assert plots.number_text(0.0001, 2) == "0.00" and plots.number_text(3, 0) == "+3"
+    assert plots.number_text(12.5, 1, signed=False) == "12.5"
+    assert [plots.nice_limit(x) for x in (3.2, 0.33, 0.044, 1.0)] == pytest.approx(
+        [4, 0.4, 0.05, 1.0])
+
+
+# --------------------------------------------------------------------------- sweeps, sensitivity
+
+def _band(by_point: bool) -> pd.DataFrame:
+    rows = []
+    for scen in ("baseline", "no_treaty"):
+        for point in range(3) if by_point else [None]:
+            for q in range(8):
+                for k, power in enumerate(("china", "russia", "other")):
+                    m = 0.2 + 0.1 * k + 0.01 * q * (point or 0)
+                    row = {"scenario": scen, "quarter": f"{2015 + q // 4}Q{q % 4 + 1}",
+                           "step": q, "power": power, "mean": m, "p05": m - 0.01,
+                           "p95": m + 0.01, "n": 4}
+                    rows.append(row if point is None else row | {"point": point})
+    return pd.DataFrame(rows)
+
+
+def _legend_below_and_axes_wide(fig: Figure) -> None:
+    fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(r)
+    boxes = [a.get_window_extent(r) for a in fig.axes if a.get_visible() and a.has_data()]
+    assert legend.y1 <= min(b.y0 for b in boxes)  # under the panels, not beside them
+    width = fig.get_window_extent(r).width
+    assert (max(b.x1 for b in boxes) - min(b.x0 for b in boxes)) / width > 0.85
+
+
+def test_sweep_bands_keep_parameter_points_apart():
+    from sim.output.sweep_plots import plot_sweep_bands
+
+    points = pd.DataFrame({"point": [0, 1, 2],
+                           "powers.china.budget_growth": [0.0, 0.05, 0.1]})
+    fig = plot_sweep_bands(_band(True), "s", points)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3 * 3  # a line per power and point
+    ends = sorted(round(line.get_ydata()[-1], 6) for line in ax.get_lines()[:3])
+    assert ends == [0.2, 0.27, 0.34]  # China's three points end apart, none pooled
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "budget_growth 0.05" in labels and "China" in labels
+    assert "each parameter point" in fig.get_suptitle()
+    _legend_below_and_axes_wide(fig)
+    pooled = plot_sweep_bands(_band(False), "s")
+    assert len(pooled.axes[0].get_lines()) == 3 and "pooled" in pooled.get_suptitle()
+    _legend_below_and_axes_wide(pooled)
+
+
+def test_outcome_vs_parameters_leaves_the_width_to_the_panel():
+    from sim.output.sweep_plots import plot_outcome_vs_parameters
+
+    final = pd.DataFrame({"scenario": "baseline", "quarter": "2035Q4",
+                          "power": np.repeat(["china", "russia"], 6),
+                          "share": np.linspace(0.2, 0.3, 12),
+                          "powers.china.budget_growth": np.tile([0.0, 0.05, 0.1], 4)})
+    fig = plot_outcome_vs_parameters(final, ["powers.china.budget_growth"])
+    _legend_below_and_axes_wide(fig)
+
+
+def test_sensitivity_prints_saves_and_charts_one_unit(tmp_path, capsys):
+    from sim.analysis import sensitivity as SA
+    from sim.cli.main import main
+
+    sweep = tmp_path / "sa.yaml"
+    sweep.write_text("name: sa\ndescription: d\nscenarios: [baseline]\nreplications: 1\n"
+                     "seed: 3\nend: 2018Q4\ndesign: lhs\nsamples: 4\nparameters:\n"
+                     "  params.w_trade: {min: 0.05, max: 0.6}\n"
+                     "  params.w_security: {min: 0.05, max: 0.6}\n")
+    out = tmp_path / "out"
+    assert main(["sensitivity", str(sweep), "--method", "morris", "--samples", "3",
+                 "--outcome", "china.region.2018Q4", "--out", str(out),
+                 "--executor", "serial"]) == 0
+    text = capsys.readouterr().out
+    table = pd.read_csv(out / "indices.csv")
+    assert set(table["unit"]) == {"percentage points"}
+    assert "in percentage points of the share" in text and "sd " in text and " points)" in text
+    for r in table.itertuples():  # the printed row is the saved row, in the same unit
+        line = next(x for x in text.splitlines() if x.strip().startswith(r.parameter))
+        assert line.split()[1:] == [f"{v:.2f}" for v in (r.mu_star, r.mu_star_conf, r.mu,
+                                                         r.sigma)]
+    assert table["mu_star"].max() > 0.5  # points, not fractions of one
+    raw = pd.DataFrame({"parameter": ["a"], "mu_star": [0.04], "mu_star_conf": [0.01],
+                        "mu": [-0.04], "sigma": [0.02]})
+    shown = SA.display_indices(raw, "morris")
+    assert shown.loc[0, ["mu_star", "mu", "sigma"]].tolist() == pytest.approx([4, -4, 2])
+    from sim.output.sweep_plots import plot_sensitivity
+
+    ax = plot_sensitivity(raw, "morris", "china.region.2018Q4")
+    ax.figure.draw_without_rendering()
+    assert "percentage points" in ax.get_xlabel()
+    assert max(_value(t.get_text()) for t in ax.get_xticklabels() if t.get_text()) >= 4

@@ -68,6 +68,12 @@ class _Nums(HTMLParser):
             self.nums[-1]["text"] += data
 
 
+def _drawn(out) -> list[str]:
+    """The charts a report folder should hold: no overtaking chart when nothing overtakes."""
+    over = pd.read_csv(out / "overtaking.csv")
+    return [stem for stem in R.CHARTS if stem != "overtaking" or (over["n_overtake"] > 0).any()]
+
+
 def _number(text: str) -> float:
     return float(text.replace("\u2212", "-").replace("+", ""))
 
@@ -85,7 +91,7 @@ def _without_nums(fragment: str) -> str:
 def test_report_folder_holds_html_charts_tables_and_manifest(written):
     comparison, out, path = written
     assert path == out / "report.html" and path.is_file()
-    for stem in R.CHARTS:
+    for stem in _drawn(out):
         assert (out / f"{stem}.png").stat().st_size > 10_000, stem
         assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
     for name in ("shares", "differences", "overtaking", "leaders", "tilt_shifts",
@@ -115,7 +121,7 @@ def test_html_is_self_contained_with_title_date_methods(written):
     # no external resources: every src is inline, no http(s) links or stylesheets
     assert not re.search(r'(src|href)="https?:', page)
     srcs = re.findall(r'<img src="([^"]{0,40})', page)
-    assert len(srcs) == len(R.CHARTS) and all(s.startswith("data:image/svg+xml;base64,")
+    assert len(srcs) == len(_drawn(out)) and all(s.startswith("data:image/svg+xml;base64,")
                                               for s in srcs)
 
 
@@ -244,7 +250,7 @@ def test_report_opens_offline_and_every_chart_renders(written, browser, artifact
     page.wait_for_load_state("load")
     images = page.evaluate("Array.from(document.images).map(i => "
                            "[i.alt, i.complete, i.naturalWidth, i.getBoundingClientRect().width])")
-    assert len(images) == len(R.CHARTS)
+    assert len(images) == len(_drawn(out))
     for alt, complete, natural, shown in images:
         assert complete and natural > 300 and shown > 600, alt
     assert page.title().startswith("What-if comparison")
@@ -376,3 +382,112 @@ def test_leader_sentences_name_the_change_and_take_numbers_from_the_row():
     assert {p.column for p in change if isinstance(p, T.Num)} == {
         "quarter", "leader_share_pct", "runs_led_pct"}
     assert T.possessive("us") == "the US's" and T.subject("other") == "the rest of the world"
+
+
+# --------------------------------------------------------------------------- tilt shifts
+
+@pytest.mark.parametrize("change, heading", [
+    (3.0, "Kazakhstan, no_ukraine_war: leaned toward Russia"),
+    (-2.3, "Kazakhstan, no_ukraine_war: leaned away from Russia"),
+    (0.0, "Kazakhstan, no_ukraine_war: tilt toward Russia hardly changed"),
+])
+def test_shift_heading_says_the_direction_of_the_change(change, heading):
+    assert T.shift_title("kazakhstan", "no_ukraine_war", "russia", change) == heading
+
+
+def test_shift_headings_and_reasons_agree_with_the_shift_table(written):
+    comparison, out, path = written
+    page = html.unescape(path.read_text(encoding="utf-8"))
+    sh = pd.read_csv(out / "tilt_shifts.csv")
+    ex = pd.read_csv(out / "explanations.csv")
+    heads = re.findall(r"<h3>\d+\. (.*?)</h3>", page[page.index('<section id="explain">'):])
+    assert len(heads) == len(sh) > 0
+    for head, r in zip(heads, sh.itertuples(), strict=True):
+        who = T.subject(r.power)
+        way = "leaned toward" if r.tilt_change_pp > 0 else "leaned away from"
+        assert head == f"{plots.area_label(r.state)}, {r.scenario}: {way} {who}", head
+        reason = ex[(ex["shift"] == r.shift) & (ex["power"] == r.power)]["reason"].iloc[0]
+        assert f"{way} {who} (" in reason
+        sign = "+" if r.tilt_change_pp > 0 else "\u2212"
+        assert f", {sign}{abs(r.tilt_change_pp):.1f} points)" in reason
+
+
+# --------------------------------------------------------------------------- maps, overtaking
+
+def test_maps_show_the_quarter_the_summary_speaks_of(gathered):
+    c = R.analyse(gathered, years=[2025, 2026, 2027])
+    assert c.quarters == ["2025Q4", "2026Q4", "2027Q4"] and c.map_quarter == "2027Q4"
+    headline = T.sentence_text(c.sentences[0])
+    assert "leads region-wide in 2027Q4" in headline
+    assert R.analyse(gathered, years=[2025, 2027], map_quarter="2026Q4").map_quarter == "2026Q4"
+
+
+def test_identical_leader_maps_are_drawn_once_and_said_once(written):
+    comparison, out, path = written
+    lead = comparison.tables["leaders"]
+    q = "2027Q4"
+    same = lead.copy()  # every scenario led like the reference in every state
+    for s in ("no_ukraine_war", "us_stays"):
+        ref = same[(same["scenario"] == "baseline") & (same["quarter"] == q)]
+        for area, leader in zip(ref["area"], ref["leader"], strict=True):
+            same.loc[(same["scenario"] == s) & (same["quarter"] == q) & (same["area"] == area),
+                     "leader"] = leader
+    assert plots.leader_map_groups(same, q) == (["baseline"], ["no_ukraine_war", "us_stays"])
+    fig = plots.plot_leader_maps(same, q, Figure())
+    assert [a.get_title(loc="left") for a in fig.axes if a.get_title(loc="left")] == [
+        "baseline"]
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "Under no_ukraine_war and us_stays, every state has the same leading power as " \
+           "under baseline" in title and title.count("no_ukraine_war") == 1
+    assert "* differs" not in title  # nothing marked, so no key to the mark
+    differs = same.copy()
+    row = (differs["scenario"] == "us_stays") & (differs["quarter"] == q) & (
+        differs["area"] == "kazakhstan")
+    differs.loc[row, "leader"] = "us" if differs.loc[row, "leader"].iloc[0] != "us" else "eu"
+    differs.loc[row, "differs_from_reference"] = True
+    assert plots.leader_map_groups(differs, q) == (["baseline", "us_stays"], ["no_ukraine_war"])
+    fig = plots.plot_leader_maps(differs, q, Figure())
+    assert [a.get_title(loc="left") for a in fig.axes if a.get_title(loc="left")] == [
+        "baseline", "us_stays"]
+    assert "* differs from the reference" in fig.get_suptitle().replace("\n", " ")
+
+
+def test_no_overtaking_is_one_line_not_an_empty_chart(written):
+    comparison, out, path = written
+    over = pd.read_csv(out / "overtaking.csv")
+    assert not (over["n_overtake"] > 0).any()  # to 2027Q4 China overtakes Russia nowhere
+    assert not (out / "overtaking.png").exists() and "overtaking" not in R.draw_charts(comparison)
+    page = html.unescape(path.read_text(encoding="utf-8"))
+    assert ("<b>Overtaking quarters.</b> China does not overtake Russia in any run of any "
+            "scenario, region-wide or in any state, so there is no chart") in page
+    summary = list(pd.read_csv(out / "summary.csv")["sentence"])
+    said = [s for s in summary if "overtake" in s]
+    assert said == [f"Under every scenario, China does not overtake Russia region-wide in any "
+                    f"of the {N} runs."], said
+
+
+def test_overtaking_sentences_group_alike_scenarios_only():
+    over = pd.DataFrame({"scenario": ["a", "b", "c"], "area": "region", "power": "china",
+                         "rival": "russia", "n_runs": 5, "n_overtake": [0, 2, 0],
+                         "runs_pct": [0, 40, 0], "median": [None, "2030Q1", None],
+                         "earliest": [None, "2029Q1", None], "latest": [None, "2031Q1", None],
+                         "ahead_at_start": 0, "ahead_at_end": [0, 2, 0]})
+    group = T._overtaking_group_sentence(over.iloc[[0, 2]], 3)
+    assert T.sentence_text(group) == ("Under a and c, China does not overtake Russia "
+                                      "region-wide in any of the 5 runs.")
+    assert T.overtaking_note(over, "china", "russia") is None
+    none = over.assign(n_overtake=0)
+    assert T.overtaking_note(none, "china", "russia").startswith(
+        "China does not overtake Russia in any run of any scenario")
+
+
+@pytest.mark.parametrize("command", ["compare", "demo"])
+def test_help_prints_percent_signs_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "%%" not in text
+    if command == "compare":
+        assert "shares with 95% intervals" in text
+    assert "quarter of the leader maps (default: the last year's Q4, the quarter the summary " \
+           "speaks of)" in text

@@ -5,7 +5,7 @@ dependence cost and hedging; `sim.engine.kernels.alignment_scores`) and moves it
 of its alignment each partner gets) part of the way toward a logit choice over the scores.
 `explain` runs a scenario with one or more seeds to a quarter, records the terms a year (or
 any span) before and at that quarter, and returns them side by side with the tilt change;
-`reason` turns that table into one sentence naming the term that moved most.
+`reason` turns that table into one sentence that agrees with it in direction and size.
 
 The terms of every quarter are recorded by the runner (`sim.runs.runner.run_traced`);
 `sim.runs.gather.explain` runs a scenario and calls `explain_trace`. Nothing here runs a
@@ -122,17 +122,43 @@ def _name(x: str) -> str:
         {"eu": "the EU", "us": "the US"}.get(x, x.replace("_", " ").title()))
 
 
+def signed(x: float, decimals: int = 3) -> str:
+    """A change or pull as the tables show it: rounded, explicit sign, true minus, bare zero."""
+    v = round(float(x), decimals) + 0.0
+    if v == 0:
+        return f"{0:.{decimals}f}"
+    return f"{v:+.{decimals}f}".replace("-", "\u2212")
+
+
+def _possessive(x: str) -> str:
+    return _name(x) + "'s"
+
+
 def reason(table: pd.DataFrame, power: str | None = None) -> str:
-    """One sentence: which way the tilt moved and the term that pulled it most.
+    """One sentence on a partner's tilt move that agrees with the table in sign and size.
+
+    The sentence gives the move (the tilt before and after, the change in points), then its
+    cause as the table shows it, every number rounded as the table shows it:
+
+    - when the partner's score pull has the sign of the move, the term of the partner that
+      pulled most that way (and a larger term that pulled the other way, if any);
+    - otherwise, that the partner's score did not move that way against the partners'
+      tilt-weighted average, so the tilt was still moving toward the choice earlier
+      scores pointed to (it moves only part of the way each quarter);
+    - and the largest pull anywhere in the table (partner and term), unless it is the term
+      already named (a partner's loss in a term shows as the others' gain in it).
 
     Args:
         table: `explain` output.
         power: The partner to explain (default: the one whose tilt changed most).
 
     Returns:
-        E.g. "From 2026Q2 to 2027Q2 Kyrgyzstan leaned away from China (tilt 24.1% to
-        21.0%), mostly because of sentiment (pull -0.050 score points against the other
-        partners' average)."
+        E.g. "From 2026Q2 to 2027Q2 Kyrgyzstan leaned away from China (tilt 24.1% to 21.0%,
+        −3.1 points), mostly because of sentiment (pull −0.050 score points against the
+        partners' tilt-weighted average)."
+
+    Raises:
+        ExplainError: `power` is not a partner in the table.
     """
     t = table.reset_index(drop=True)
     if power is None:
@@ -144,29 +170,46 @@ def reason(table: pd.DataFrame, power: str | None = None) -> str:
         i = int(hits[0])
     r = t.iloc[i]
     state = str(r["state"]).replace("_", " ").title()
-    change = float(r["tilt_change"])
     who = _name(str(r["power"]))
     span = f"From {r['quarter_before']} to {r['quarter']}"
-    tilt = f"tilt {r['tilt_before']:.1%} to {r['tilt_after']:.1%}"
+    points = signed(float(r["tilt_change"]) * 100, 1)
+    tilt = f"tilt {r['tilt_before']:.1%} to {r['tilt_after']:.1%}, {points} points"
+    if round(float(r["tilt_change"]) * 100, 1) == 0:
+        return f"{span} {state}'s tilt toward {who} hardly changed ({tilt})."
+    d = 1.0 if r["tilt_change"] > 0 else -1.0
+    direction = "toward" if d > 0 else "away from"
     pulls = {k: float(r[f"{k}_pull"]) for k in TERMS}
-    if change == 0:
-        return f"{span} {state}'s tilt toward {who} did not change ({tilt})."
-    direction = "toward" if change > 0 else "away from"
-    same_sign = {k: v for k, v in pulls.items() if v * change > 0}
-    pool = same_sign or pulls
-    term = max(pool, key=lambda k: abs(pool[k]))
-    lead = "mostly because of" if same_sign else "although no term pulled that way; the " \
-        "largest pull was"
-    return (f"{span} {state} leaned {direction} {who} ({tilt}), {lead} "
-            f"{TERM_LABELS[term]} (pull {pulls[term]:+.3f} score points against the "
-            "partners' tilt-weighted average).")
+    score_pull = float(r["score_pull"])
+    text = f"{span} {state} leaned {direction} {who} ({tilt})"
+    named: set[str] = set()
+    if round(score_pull, 3) * d > 0 and any(v * d > 0 for v in pulls.values()):
+        same = {k: v for k, v in pulls.items() if v * d > 0}
+        term = max(same, key=lambda k: abs(same[k]))
+        named.add(term)
+        text += (f", mostly because of {TERM_LABELS[term]} (pull {signed(pulls[term])} score "
+                 "points against the partners' tilt-weighted average")
+        other = {k: v for k, v in pulls.items() if v * d < 0 and abs(v) > abs(pulls[term])}
+        if other:
+            k2 = max(other, key=lambda k: abs(other[k]))
+            named.add(k2)
+            text += f"; {TERM_LABELS[k2]} pulled the other way, {signed(pulls[k2])}"
+        text += ")"
+    else:
+        verb = "rise" if d > 0 else "fall"
+        text += (f", although its score did not {verb} against the partners' tilt-weighted "
+                 f"average (score pull {signed(score_pull)}): the tilt was still moving "
+                 "toward the choice earlier scores pointed to")
+    every = [(str(p), k, float(v)) for p, row in zip(t["power"], t.itertuples(), strict=True)
+             for k in TERMS for v in [getattr(row, f"{k}_pull")]]
+    q, k, v = max(every, key=lambda x: abs(x[2]))
+    if round(v, 3) != 0 and k not in named:
+        way = "toward" if v > 0 else "away from"
+        text += (f"; the largest pull in the table was {_possessive(q)} {TERM_LABELS[k]} "
+                 f"({signed(v)}, {way} {_name(q)})")
+    return text + "."
 
 
 # --------------------------------------------------------------------------- text
-
-def _f3(x: float) -> str:
-    return f"{round(float(x), 3) + 0.0:+.3f}"
-
 
 def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned first column, right-aligned others, a rule under the header."""
@@ -195,18 +238,18 @@ def describe(table: pd.DataFrame) -> str:
             f"tilt = share of {state}'s alignment each partner gets (adds up to 100%); score "
             "terms in score points.", ""]
     main = _text_table(
-        ["partner", f"tilt {b}", f"tilt {a}", "change", *[f"Δ {t}" for t in TERMS],
+        ["partner", f"tilt {b}", f"tilt {a}", "change", *[f"Δ {TERM_LABELS[t]}" for t in TERMS],
          "Δ score", "score pull"],
         [[_name(str(r["power"])), f"{r['tilt_before']:.1%}", f"{r['tilt_after']:.1%}",
-          f"{(r['tilt_change']) * 100:+.1f} pt",
-          *[_f3(r[f'{t}_change']) for t in TERMS], _f3(r["score_change"]),
-          _f3(r["score_pull"])] for _, r in table.iterrows()])
+          f"{signed(r['tilt_change'] * 100, 1)} pt",
+          *[signed(r[f'{t}_change']) for t in TERMS], signed(r["score_change"]),
+          signed(r["score_pull"])] for _, r in table.iterrows()])
     rows = []
     for _, r in table.iterrows():
         for t in (*TERMS, "score"):
             rows.append([_name(str(r["power"])), TERM_LABELS[t],
-                         *[_f3(r[f"{t}_{part}"]) for part in ("before", "after", "change",
-                                                               "pull")]])
+                         *[signed(r[f"{t}_{part}"]) for part in ("before", "after",
+                                                                  "change", "pull")]])
     long = _text_table(["partner", "term", b, a, "change", "pull"], rows)
     note = ["", "Each term before and after (dependence cost and hedging are subtracted, so "
             "zero or negative; pull = change minus the partners' tilt-weighted mean change, "

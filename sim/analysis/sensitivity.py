@@ -105,6 +105,31 @@ def analyse(prob: dict, method: str, x: np.ndarray, y: np.ndarray, seed: int) ->
     return df.sort_values("mu_star", ascending=False).reset_index(drop=True)
 
 
+UNITS = {"morris": "percentage points", "sobol": "share of variance"}
+"""Unit of the indices as `display_indices` gives them (and the CLI prints, saves and charts)."""
+
+_MORRIS_COLUMNS = ("mu_star", "mu_star_conf", "mu", "sigma")
+
+
+def display_indices(table: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The indices in the unit the report uses everywhere, with that unit in a `unit` column.
+
+    Morris effects of a share (a fraction) become percentage points of the share (x 100):
+    how far the outcome moves across a parameter's range. Sobol indices are shares of the
+    outcome's variance (0 to 1) and stay as they are.
+
+    Args:
+        table: `analyse` output.
+        method: `morris` or `sobol`.
+    """
+    out = table.copy()
+    if method == "morris":
+        for c in _MORRIS_COLUMNS:
+            out[c] = out[c] * 100.0
+    out["unit"] = UNITS[method]
+    return out
+
+
 def evaluation_plan(plan: SweepPlan, x: np.ndarray, method: str, outcome: Outcome,
                     replications: int, out: str) -> SweepPlan:
     """A sweep plan that runs every sample point of the first scenario, keeping one outcome.

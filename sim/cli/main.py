@@ -368,7 +368,8 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
                    help="years to tabulate, each as its fourth quarter (default: 2025 2030 "
                         "2035, those simulated)")
     p.add_argument("--map-quarter", metavar="YYYYQn", default=None,
-                   help="quarter of the leader maps (default: the middle year's Q4)")
+                   help="quarter of the leader maps (default: the last year's Q4, the "
+                        "quarter the summary speaks of)")
     p.add_argument("--overtake", type=_pair, action="append", metavar="POWER:RIVAL",
                    default=None, help="pair for the overtaking table, repeatable "
                                       "(default: china:russia)")
@@ -396,7 +397,7 @@ def _add_compare_parsers(sub, common, fmt) -> None:
     c = sub.add_parser("compare", formatter_class=fmt, parents=[common],
                        help="what-if report: scenarios against a reference",
                        description="Run scenarios with common random numbers (the first is "
-                                   "the reference) and write a report: shares with 95%% "
+                                   "the reference) and write a report: shares with 95% "
                                    "intervals, paired differences, overtaking quarters, "
                                    "leaders, the largest tilt shifts explained; HTML, PNG/SVG, "
                                    "CSV.")

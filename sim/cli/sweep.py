@@ -170,18 +170,23 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     write_manifest(eval_plan, out, res, started, command=sys.argv)
     y = SA.outcome_values(load_sweep(out), outcome, len(x))
     table = SA.analyse(prob, args.method, x, y, plan.root_seed)
+    shown = SA.display_indices(table, args.method)  # one unit: printed, saved and charted
+    decimals = 2 if args.method == "morris" else 3
     tmp = out / ".indices.csv.tmp"
-    table.to_csv(tmp, index=False)
+    shown.to_csv(tmp, index=False)
     os.replace(tmp, out / "indices.csv")
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots(figsize=(9, 0.5 * len(table) + 2))
     plot_sensitivity(table, args.method, str(outcome), ax=ax)
     _save(ax.figure, out / "sensitivity.png")
-    print(f"{args.method} indices for {outcome} (mean {y.mean():.1%}, sd {y.std():.1%} "
-          f"over the sample):")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"results: {out}")
+    unit = ("in percentage points of the share: how far it moves across each parameter's "
+            "range" if args.method == "morris" else "as shares of its variance, 0 to 1")
+    print(f"{args.method} indices for {outcome}, {unit} (over the sample the share has mean "
+          f"{y.mean():.1%} and sd {y.std() * 100:.1f} points):")
+    print(shown.drop(columns="unit").to_string(
+        index=False, float_format=lambda v: f"{v:.{decimals}f}"))
+    print(f"results: {out}  (indices.csv in the same unit)")
     return 0
 
 
@@ -227,7 +232,10 @@ def add_parsers(sub, common, fmt) -> None:
                        description="Sample the sweep file's parameter ranges with SALib, run "
                                    "the first scenario at every sample point and report "
                                    "Sobol (S1, ST) or Morris (mu*, sigma) indices of one "
-                                   "outcome, with a chart.")
+                                   "outcome, with a chart. Morris effects are in percentage "
+                                   "points of the share, Sobol indices are shares of its "
+                                   "variance (0 to 1), in the terminal, indices.csv and the "
+                                   "chart alike.")
     a.add_argument("sweep", metavar="SWEEP.yaml",
                    help="a sweep file with parameter ranges ({min, max})")
     a.add_argument("--method", choices=("sobol", "morris"), default="morris",

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MultipleLocator, PercentFormatter
+from matplotlib.ticker import Formatter, MultipleLocator
 
 from sim.analysis import bands as A
 from sim.world.quarters import next_quarter, quarter_year
@@ -48,6 +48,58 @@ KEY_EVENTS: dict[str, str] = {
 
 FONT = {"title": 13, "label": 11, "tick": 10, "legend": 10, "note": 8.5}
 _FALLBACK = ["#1b9e77", "#d95f02", "#e7298a", "#66a61e", "#a6761d", "#666666"]
+
+
+def tick_decimals(values, most: int = 4) -> int:
+    """The fewest decimals that show every value exactly (0.25 needs 2, 1.5 needs 1)."""
+    v = [float(x) for x in values if np.isfinite(x)]
+    for d in range(most + 1):
+        if all(abs(round(x, d) - x) <= 1e-9 * max(1.0, abs(x)) for x in v):
+            return d
+    return most
+
+
+def number_text(value: float, decimals: int, signed: bool = True) -> str:
+    """A number with fixed decimals, a true minus, an explicit plus if `signed`, bare 0."""
+    v = round(float(value), decimals) + 0.0
+    if v == 0:
+        return "0" if decimals == 0 else f"{0:.{decimals}f}"
+    text = f"{v:+.{decimals}f}" if signed else f"{v:.{decimals}f}"
+    return text.replace("-", "\u2212")
+
+
+class TickFormatter(Formatter):
+    """Tick labels with the decimals the ticks need (so no two read alike), true minus.
+
+    Args:
+        signed: Show an explicit plus on positive values (differences).
+        scale: Multiply values by this before showing them (100: fractions as points).
+        suffix: Text after the number (`%` for shares).
+    """
+
+    def __init__(self, signed: bool = True, scale: float = 1.0, suffix: str = ""):
+        self.signed, self.scale, self.suffix, self.decimals = signed, scale, suffix, 0
+
+    def set_locs(self, locs) -> None:
+        """Choose the decimals from the tick locations about to be labelled."""
+        super().set_locs(locs)
+        self.decimals = tick_decimals([x * self.scale for x in locs])
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """The label of the tick at x."""
+        return number_text(x * self.scale, self.decimals, self.signed) + self.suffix
+
+
+def percent_ticks() -> TickFormatter:
+    """Shares (fractions) as percent with the decimals the ticks need."""
+    return TickFormatter(signed=False, scale=100.0, suffix="%")
+
+
+def nice_limit(peak: float, floor: float = 0.01) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten at or above `peak`."""
+    peak = max(float(peak), floor)
+    base = 10.0 ** np.floor(np.log10(peak))
+    return next(m * base for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * base >= peak * 0.9999)
 
 
 def power_colour(power: str) -> str:
@@ -177,7 +229,7 @@ def plot_regional_shares(shares: pd.DataFrame, ax: Axes | None = None, *,
                  pad=10 + 17 * rows)
     ax.set_ylabel("Share of influence (%)", fontsize=FONT["label"])
     ax.set_xlabel("Year", fontsize=FONT["label"])
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(percent_ticks())
     ax.yaxis.set_major_locator(MultipleLocator(0.1))
     ax.set_ylim(0, 1)
     _year_axis(ax, float(x[0]), float(x[-1]))
@@ -232,7 +284,7 @@ def plot_state_shares(shares: pd.DataFrame, fig: Figure | None = None, *,
         ax.set_axisbelow(True)
         _year_axis(ax, first, last, max_ticks=5)
         ax.set_ylim(0, ymax)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(percent_ticks())
         _mark(ax, marks, projection_from, first, last, labels=False)
     for ax in axes[: len(states)]:
         if ax.get_subplotspec().is_first_col():
@@ -337,7 +389,7 @@ def plot_facts(facts: pd.DataFrame, ax: Axes | None = None) -> Axes:
                 fontsize=FONT["note"] + 0.5)
     ax.set_xlim(0, 1.22)
     ax.axvline(0.5, color="0.4", lw=0.8, ls=":")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_formatter(percent_ticks())
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("Share of runs in which the fact holds (%); it passes above half (dotted line)",
                   fontsize=FONT["label"])
@@ -414,7 +466,7 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
         ax.grid(axis="y", color="0.9", lw=0.6)
         ax.set_axisbelow(True)
         ax.set_ylim(0, top)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(percent_ticks())
         _year_axis(ax, first, last, max_ticks=6)
         ax.tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
@@ -452,8 +504,9 @@ def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
     powers = A.power_order(d)
     fig, axes = _grid(fig, max(1, len(scenarios)), 3, (5.0, 3.6))
     first, last = float(d["year"].min()), float(d["year"].max())
-    lim = float(np.nanmax(np.abs(d[["ci_low", "ci_high", "mean"]].to_numpy()))) * 100
-    lim = max(1.0, np.ceil(lim * 1.1))
+    peak = float(np.nanmax(np.abs(d[["ci_low", "ci_high", "mean"]].to_numpy()))) * 100 \
+        if len(d) else 0.0
+    lim = nice_limit(peak * 1.1) if peak > 0 else 1.0
     for ax, name in zip(axes, scenarios, strict=True):
         s = d[d["scenario"] == name]
         ax.axhline(0, color="0.25", lw=0.9)
@@ -467,8 +520,7 @@ def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
         ax.grid(axis="y", color="0.9", lw=0.6)
         ax.set_axisbelow(True)
         ax.set_ylim(-lim, lim)
-        ax.yaxis.set_major_formatter(
-            lambda v, _pos: f"{v:+.0f}".replace("-", "\u2212") if v else "0")
+        ax.yaxis.set_major_formatter(TickFormatter())
         _year_axis(ax, first, last, max_ticks=6)
         ax.tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
@@ -510,8 +562,9 @@ def plot_difference_heatmap(diffs: pd.DataFrame, quarters: list[str],
     if fig is None:
         fig = plt.figure(figsize=(3.5 * nc + 1.4, 2.7 * nr + 1.0), layout="constrained")
     axes = np.atleast_2d(fig.subplots(nr, nc, squeeze=False))
-    lim = max(1.0, float(np.ceil(np.nanmax(np.abs(d["mean"].to_numpy())) * 100))) if len(d) \
-        else 1.0
+    peak = float(np.nanmax(np.abs(d["mean"].to_numpy()))) * 100 if len(d) else 0.0
+    lim = nice_limit(peak) if peak > 0 else 1.0
+    shown = 1 if lim >= 1 else 2 if lim >= 0.1 else 3  # decimals of the cell numbers
     cmap = plt.get_cmap("BrBG")
     image = None
     for i, name in enumerate(scenarios):
@@ -528,8 +581,8 @@ def plot_difference_heatmap(diffs: pd.DataFrame, quarters: list[str],
                     continue
                 strong = abs(v) > 0.6 * lim
                 colour = ("white" if strong else "black") if sure.iat[r, c] else "0.55"
-                ax.text(c, r, f"{v:+.1f}" if round(v, 1) else "0.0", ha="center",
-                        va="center", fontsize=FONT["note"], color=colour)
+                ax.text(c, r, number_text(v, shown), ha="center", va="center",
+                        fontsize=FONT["note"], color=colour)
             ax.set_xticks(range(len(powers)), [power_label(p) for p in powers],
                           fontsize=FONT["note"], rotation=30, ha="right")
             ax.set_yticks(range(len(areas)), [area_label(a) for a in areas] if j == 0 else [],
@@ -542,6 +595,7 @@ def plot_difference_heatmap(diffs: pd.DataFrame, quarters: list[str],
                 ax.set_ylabel(f"{name}\nminus {reference}", fontsize=FONT["label"])
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+        bar.ax.yaxis.set_major_formatter(TickFormatter())
         bar.set_label("Difference in share of influence (percentage points)",
                       fontsize=FONT["label"] - 1)
     fig.suptitle(f"Difference from {reference} by state and power (percentage points; grey: "
@@ -569,8 +623,34 @@ def _declutter_map(ax: Axes) -> None:
             t.set_verticalalignment("center")
 
 
+def leader_map_groups(leaders: pd.DataFrame, quarter: str) -> tuple[list[str], list[str]]:
+    """Which scenarios get a leader map, and which lead like the reference in every state.
+
+    Args:
+        leaders: `sim.analysis.paired.leaders` output (the first scenario is the reference).
+        quarter: The quarter mapped.
+
+    Returns:
+        (scenarios mapped: the reference and those with some state led by another power,
+        scenarios left out: every state has the reference's leader).
+    """
+    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
+    scenarios = list(dict.fromkeys(d["scenario"]))
+    if not scenarios:
+        return [], []
+    ref = dict(zip(*(d.loc[d["scenario"] == scenarios[0], c] for c in ("area", "leader")),
+                   strict=True))
+    same = [s for s in scenarios[1:]
+            if dict(zip(*(d.loc[d["scenario"] == s, c] for c in ("area", "leader")),
+                        strict=True)) == ref]
+    return [s for s in scenarios if s not in same], same
+
+
 def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = None) -> Figure:
     """One map per scenario: each state coloured by its leading power at `quarter`.
+
+    Scenarios in which every state has the reference's leader get no map of their own: a
+    line under the title names them once (`leader_map_groups`).
 
     Args:
         leaders: `sim.analysis.paired.leaders` output (fractions), including `quarter`.
@@ -583,7 +663,7 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     from sim.output.maps import CORRIDORS, plot_region_map
 
     d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
-    scenarios = list(dict.fromkeys(d["scenario"]))
+    scenarios, same = leader_map_groups(leaders, quarter)
     fig, axes = _grid(fig, max(1, len(scenarios)), 2, (6.0, 3.9), sharey=False, sharex=False)
     colours = {p: power_colour(p) for p in POWER_COLOURS} | {
         p: power_colour(p) for p in d["leader"].unique()}
@@ -604,11 +684,20 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     handles = [Patch(facecolor=colours[p], edgecolor="black", label=f"led by {power_label(p)}")
                for p in shown]
     handles += axes[0].get_legend_handles_labels()[0][:len(CORRIDORS)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=FONT["note"] + 0.5,
-               frameon=False)
-    fig.suptitle(f"Leading power of each state in {quarter} (highest mean share among the "
-                 "powers; * differs from the reference)", fontsize=FONT["title"] - 1, x=0.01,
-                 ha="left")
+    fig.legend(handles=handles, loc="outside lower center", ncols=4 if len(scenarios) > 1 else 2,
+               fontsize=FONT["note"] + 0.5, frameon=False)
+    marked = "differs_from_reference" in d and bool(
+        d.loc[d["scenario"].isin(scenarios), "differs_from_reference"].any())
+    title = (f"Leading power of each state in {quarter} (highest mean share among the powers"
+             + ("; * differs from the reference)" if marked else ")"))
+    if same:
+        names = same[0] if len(same) == 1 else ", ".join(same[:-1]) + " and " + same[-1]
+        title += (f"\nUnder {names}, every state has the same leading power as under "
+                  f"{scenarios[0]}: {'its map is' if len(same) == 1 else 'their maps are'} "
+                  "not repeated.")
+    width = int(fig.get_figwidth() * 10)  # characters that fit across the figure
+    title = "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
+    fig.suptitle(title, fontsize=FONT["title"] - 1, x=0.01, ha="left")
     return fig
 
 

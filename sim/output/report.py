@@ -38,7 +38,9 @@ from sim.output.report_text import (
     Sentence,
     display_explanations,
     display_tables,
+    overtaking_note,
     sentence_text,
+    shift_title,
     summary_sentences,
 )
 from sim.runs import store as sio
@@ -132,7 +134,8 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
         g: `gather` output.
         years: Years to tabulate (each as its fourth quarter; default 2025, 2030, 2035 where
             simulated, else the last quarter).
-        map_quarter: Quarter of the leader maps (default: the middle chosen year's Q4).
+        map_quarter: Quarter of the leader maps (default: the last chosen year's Q4, the
+            quarter the summary's headline speaks of).
         pairs: (power, rival) pairs for overtaking.
         confidence: Confidence level.
         top_shifts: How many of the largest tilt shifts to explain.
@@ -150,7 +153,7 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     years = list(years) if years else [2025, 2030, 2035]
     quarters = [q for q in map(year_quarter, years) if q in set(common)] or [common[-1]]
     if map_quarter is None:
-        map_quarter = quarters[len(quarters) // 2]
+        map_quarter = quarters[-1]
     elif map_quarter not in set(common):
         raise ValueError(f"--map-quarter {map_quarter} is outside the compared period "
                          f"{common[0]}–{common[-1]}")
@@ -197,14 +200,18 @@ def draw_charts(c: Comparison) -> dict[str, Figure]:
     figs["difference_heatmap"] = plots.plot_difference_heatmap(
         t["differences"], c.quarters,
         new(3.3 * len(c.quarters) + 1.8, 2.5 * n_diff + 1.2), confidence=c.confidence)
-    rows = int(np.ceil(n_scen / 2))
+    n_maps = len(plots.leader_map_groups(t["map_leaders"], c.map_quarter)[0])
+    rows = int(np.ceil(n_maps / 2))
     figs["leader_map"] = plots.plot_leader_maps(
-        t["map_leaders"], c.map_quarter, new(6.2 * min(2, n_scen), 3.9 * rows + 1.2))
+        t["map_leaders"], c.map_quarter,
+        new(max(8.0, 6.2 * min(2, n_maps)), 3.9 * rows + 1.2 + 0.3 * (n_maps < n_scen)))
     ot = t["overtaking"]
     p, r = c.pairs[0]
     ot1 = ot[(ot["power"] == p) & (ot["rival"] == r)]
     shown = ot1.loc[ot1["n_overtake"] > 0, "area"].nunique()
-    fig = new(11, 0.27 * max(1, shown) * (n_scen + 0.8) + 1.9)
+    if not shown:  # an empty chart: the report says it in a line instead
+        return figs
+    fig = new(11, 0.27 * shown * (n_scen + 0.8) + 1.9)
     common = C.common_quarters(c.gathered.result.shares)
     plots.plot_overtaking(t["overtaking"], fig.add_subplot(), power=p, rival=r,
                           first=int(common[0][:4]), last=int(common[-1][:4]) + 1)
@@ -367,8 +374,7 @@ def _explain_html(c: Comparison) -> list[dict]:
                              "cells": [_cell("explanations", ex, i, f"{t}_{part}")
                                        for part in ("before", "after", "change", "pull")]})
         out.append({
-            "title": (f"{plots.area_label(s.state)}, {s.scenario}: tilt toward "
-                      f"{plots.power_label(s.power)}"),
+            "title": shift_title(s.state, s.scenario, s.power, s.tilt_change_pp),
             "shift": [_cell("tilt_shifts", sh, k, col) for col in (
                 "quarter_before", "quarter", "tilt_before_pct", "tilt_after_pct",
                 "tilt_change_pp")],
@@ -396,7 +402,11 @@ def render_html(c: Comparison, svgs: dict[str, bytes], meta: dict[str, Any]) -> 
                  for i, s in enumerate(g.sources)]
     from markupsafe import Markup
 
+    p, r = c.pairs[0]
+    missing = {"overtaking": overtaking_note(c.display["overtaking"], p, r)} \
+        if "overtaking" not in svgs else {}
     return _env().get_template("report.html.j2").render(
+        missing=missing, chart_titles=CHARTS,
         title=meta["title"], meta=meta, scenarios=scenarios, charts=charts,
         summary=[Markup(_sentence_html(s)) for s in c.sentences],
         tables={k: v for k, v in _html_tables(c).items()}, quarters=c.quarters,

@@ -184,6 +184,22 @@ def possessive(power: str) -> str:
     return subject(power) + "'s"
 
 
+def shift_title(state: str, scenario: str, power: str, change_pp: float) -> str:
+    """Heading of a tilt shift, in the direction of its change as the table shows it.
+
+    Args:
+        state: The state.
+        scenario: The scenario label.
+        power: The partner whose tilt moved.
+        change_pp: The change in percentage points, rounded as `tilt_shifts.csv` holds it.
+    """
+    where = f"{plots.area_label(state)}, {scenario}"
+    who = subject(power)
+    if round(float(change_pp), decimals("tilt_change_pp")) == 0:
+        return f"{where}: tilt toward {who} hardly changed"
+    return f"{where}: leaned {'toward' if change_pp > 0 else 'away from'} {who}"
+
+
 def _area_phrase(area: str) -> str:
     return "region-wide" if area == REGION else f"in {plots.area_label(area)}"
 
@@ -227,6 +243,47 @@ def _overtaking_sentence(row: int, r: pd.Series) -> Sentence:
             " runs; the median quarter is ", Num("overtaking", row, "median", r["median"]),
             " (earliest ", Num("overtaking", row, "earliest", r["earliest"]), ", latest ",
             Num("overtaking", row, "latest", r["latest"]), ")."]
+
+
+def _scenario_list(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _overtaking_group_sentence(rows: pd.DataFrame, n_scenarios: int) -> Sentence:
+    """One sentence for scenarios whose region-wide overtaking reads the same."""
+    first = rows.iloc[0]
+    if len(rows) == 1:
+        return _overtaking_sentence(int(rows.index[0]), first)
+    who, rival = subject(first["power"]), subject(first["rival"])
+    n = Num("overtaking", int(rows.index[0]), "n_runs", first["n_runs"])
+    under = ("Under every scenario" if len(rows) == n_scenarios
+             else f"Under {_scenario_list(rows['scenario'])}")
+    if first["ahead_at_start"] == first["n_runs"]:
+        return [f"{under}, {who} is ahead of {rival} {_area_phrase(first['area'])} from the "
+                "start in all ", n, " runs."]
+    return [f"{under}, {who} does not overtake {rival} {_area_phrase(first['area'])} in any of "
+            "the ", n, " runs."]
+
+
+def overtaking_note(over: pd.DataFrame, power: str, rival: str) -> str | None:
+    """The line that stands for an overtaking chart with nothing to draw (else None).
+
+    Args:
+        over: The overtaking display table.
+        power: The power that would overtake.
+        rival: The power it would overtake.
+    """
+    d = over[(over["power"] == power) & (over["rival"] == rival)]
+    if (d["n_overtake"] > 0).any():
+        return None
+    ahead = [plots.area_label(a) for a, g in d.groupby("area", sort=False)
+             if (g["ahead_at_start"] == g["n_runs"]).all()]
+    text = (f"{subject(power)} does not overtake {subject(rival)} in any run of any scenario, "
+            "region-wide or in any state, so there is no chart")
+    if ahead:
+        text += f"; {subject(power)} is ahead from the start in {_scenario_list(ahead)}"
+    return text + " (see the overtaking table)."
 
 
 def _leader_sentence(row: int, r: pd.Series) -> Sentence:
@@ -285,10 +342,19 @@ def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.Dat
                                             confidence))
     over = display["overtaking"]
     first_pair = over[["power", "rival"]].drop_duplicates().head(1)
-    for i, r in over.iterrows():
-        if r["area"] == REGION and len(first_pair) and (
-                r["power"], r["rival"]) == tuple(first_pair.iloc[0]):
-            out.append(_overtaking_sentence(int(i), r))
+    if len(first_pair):
+        p, r = first_pair.iloc[0]
+        region = over[(over["area"] == REGION) & (over["power"] == p) & (over["rival"] == r)]
+        never = (region["n_overtake"] == 0) & (region["ahead_at_start"] != region["n_runs"])
+        ahead = (region["n_overtake"] == 0) & (region["ahead_at_start"] == region["n_runs"])
+        n_scen = region["scenario"].nunique()
+        for i, row in region.iterrows():  # scenario order; alike ones said once, in one place
+            if never[i] and i == never[never].index[0]:
+                out.append(_overtaking_group_sentence(region[never], n_scen))
+            elif ahead[i] and i == ahead[ahead].index[0]:
+                out.append(_overtaking_group_sentence(region[ahead], n_scen))
+            elif not never[i] and not ahead[i]:
+                out.append(_overtaking_sentence(int(i), row))
     n = 0
     if len(lead):
         for i, r in lead.iterrows():
