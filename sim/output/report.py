@@ -1,12 +1,12 @@
-"""The what-if comparison report: runs (stored ones reused), tables, charts, one HTML file.
+"""The what-if comparison report: tables, charts, one HTML file, from gathered runs.
 
-`gather` gets the runs of each scenario with common random numbers, reading stored result
-folders (`results/<scenario>/` from `greatgame run`) when their manifest matches and
-running the rest (optionally on a process pool; results are identical to serial).
-`analyse` computes the tables (`sim.analysis.paired`), the explanations of the largest tilt shifts
-(`sim.analysis.explain`) and the plain-language summary; `write_report` writes the folder: one
-self-contained `report.html` (charts embedded as SVG, no network needed), the charts as
-PNG and SVG, the tables as CSV, the per-run shares as Parquet and a manifest.
+The runs come from `sim.runs.gather` (stored ones reused, the rest simulated with common
+random numbers); this module never runs a model. `analyse` computes the tables
+(`sim.analysis.paired`), the explanations of the largest tilt shifts (`sim.analysis.explain`,
+from the runs' traces or the explain callable the command passes) and the plain-language
+summary; `write_report` writes the folder: one self-contained `report.html` (charts
+embedded as SVG, no network needed), the charts as PNG and SVG, the tables as CSV, the
+per-run shares as Parquet and a manifest.
 
 Numbers and sentences are made in `sim.output.report_text`: the CSV tables hold the rounded
 values the HTML shows, and every number of the summary sentences is taken from a CSV row.
