@@ -35,7 +35,7 @@ def test_packaging_ships_the_template_and_the_new_dependencies():
     deps = " ".join(meta["project"]["dependencies"])
     assert "jinja2" in deps and "scipy" in deps
     assert "templates/*.j2" in meta["tool"]["setuptools"]["package-data"]["sim.output"]
-    assert (ROOT / "sim" / "templates" / "report.html.j2").is_file()
+    assert (ROOT / "sim" / "output" / "templates" / "report.html.j2").is_file()
 
 
 def test_readme_starts_with_the_demo():

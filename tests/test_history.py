@@ -15,7 +15,7 @@ def hist():
 
 
 def _raw(name):
-    with resources.as_file(resources.files("sim") / "data" / name) as path:
+    with resources.as_file(resources.files("sim.scenario") / "data" / name) as path:
         return pd.read_csv(path)
 
 

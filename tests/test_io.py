@@ -99,7 +99,7 @@ def test_failure_mid_write_leaves_no_folder(tmp_path, run, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(io.plots, "plot_state_shares", boom)  # after the parquet files
+    monkeypatch.setattr(io, "save_figure", boom)  # after the parquet files
     with pytest.raises(RuntimeError, match="disk on fire"):
         _write(tmp_path / "res", run)
     assert list(tmp_path.iterdir()) == []

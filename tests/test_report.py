@@ -4,6 +4,7 @@ import dataclasses
 import html
 import json
 import re
+from functools import partial
 from html.parser import HTMLParser
 
 import matplotlib
@@ -276,7 +277,7 @@ def test_explanations_without_traces_rerun_and_agree(written):
     comparison, out, path = written
     g = comparison.gathered
     bare = dataclasses.replace(g, traces=g.traces.iloc[0:0])  # as if every run was read
-    again = R.analyse(bare, years=[2025, 2027])
+    again = R.analyse(bare, years=[2025, 2027], explain=partial(G.explain_shifts, bare))
     assert len(again.explanations) == len(comparison.explanations) > 0
     for a, b in zip(again.explanations, comparison.explanations, strict=True):
         pd.testing.assert_frame_equal(a, b)

@@ -237,10 +237,10 @@ def test_bands_equal_a_direct_computation(tmp_path, monkeypatch):
     bad_seed = plan.runs()[7].seed
     real = sim.runs.sweep_worker.simulate
 
-    def flaky(scenarios, seeds, *rest):
+    def flaky(scenarios, seeds, *rest, **kw):
         if bad_seed in seeds:
             raise FloatingPointError("boom")
-        return real(scenarios, seeds, *rest)
+        return real(scenarios, seeds, *rest, **kw)
 
     monkeypatch.setattr(sim.runs.sweep_worker, "simulate", flaky)
     out = tmp_path / "out"
@@ -295,10 +295,10 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(small, tmp_path, monkeyp
     bad_seed = plan.runs()[2].seed
     real = sim.runs.sweep_worker.simulate
 
-    def flaky(scenarios, seeds, eng, *rest):
+    def flaky(scenarios, seeds, *rest, **kw):
         if bad_seed in seeds:
             raise FloatingPointError("overflow in a kernel")
-        return real(scenarios, seeds, eng, *rest)
+        return real(scenarios, seeds, *rest, **kw)
 
     monkeypatch.setattr(sim.runs.sweep_worker, "simulate", flaky)
     out = tmp_path / "out"
