@@ -229,13 +229,19 @@ def slider_stops(control: Control) -> tuple[float, ...]:
     return tuple(sorted([*grid, control.default]))
 
 
+@functools.lru_cache(maxsize=32)
+def shipped(scenario: str) -> Scenario:
+    """A shipped scenario, loaded once (a load takes a few tenths of a second)."""
+    return load_scenario(scenario)
+
+
 def initial_settings(scenario: str = DEFAULT_SCENARIO, replication: int = 0) -> dict[str, Any]:
     """What the page's controls hold for a scenario before anyone touches them.
 
     Every event on, every slider at the scenario's own value: `ClassroomModel(**settings)`
     is then the model `greatgame run SCENARIO` runs as replication `replication`.
     """
-    base = load_scenario(scenario)
+    base = shipped(scenario)
     out: dict[str, Any] = {"scenario": scenario, "replication": replication}
     out |= {key: True for key, _ in event_switches(base)}
     out |= {c.key: c.default for c in controls(base)}

@@ -39,11 +39,12 @@ from sim.app.classroom import (
     event_switches,
     initial_settings,
     scenario_names,
+    shipped,
     slider_stops,
     switch_scenario,
     unchanged_history,
 )
-from sim.scenario.scenarios import load_scenario, parse_quarter
+from sim.scenario.scenarios import parse_quarter
 
 with warnings.catch_warnings():  # Solara's hook linter flags Mesa 3.3.1's ComponentsView
     warnings.filterwarnings("ignore", message=".*despite early return", category=UserWarning)
@@ -225,7 +226,7 @@ def Tiles(model: ClassroomModel):
 def ScenarioControls(settings: solara.Reactive[dict]):
     """Event switches and sliders of the scenario picked now (rebuilt when it changes)."""
     values = settings.value
-    base = load_scenario(values["scenario"])
+    base = shipped(values["scenario"])
 
     def setter(key: str, convert: Callable[[Any], Any] = lambda v: v):
         return lambda v: settings.set({**settings.value, key: convert(v)})
@@ -317,7 +318,7 @@ def Page():
 CSS = """
 .gg-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
   grid-template-rows: minmax(0, 1fr) minmax(0, 1fr); gap: 10px;
-  height: calc(100vh - 64px - 24px); min-height: 520px; }
+  height: calc(100vh - 112px); min-height: 520px; }
 .gg-tile { min-width: 0; min-height: 0; height: 100%; overflow: hidden; background: white;
   border: 1px solid #ddd; border-radius: 4px; }
 .gg-log { overflow-y: auto; padding: 6px 10px; font-size: 16px; line-height: 1.35; }
