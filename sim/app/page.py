@@ -154,9 +154,11 @@ def region_summary(model: ClassroomModel) -> str:
 # --------------------------------------------------------------------------- tiles
 
 @solara.component
-def Chart(model: ClassroomModel, draw: Callable[..., str], with_ghost: bool = True):
-    """One chart tile, redrawn when the model steps (and only then)."""
-    update_counter.get()
+def Chart(model: ClassroomModel, draw: Callable[..., str], tick: int, with_ghost: bool = True):
+    """One chart tile, redrawn when the model steps (and only then).
+
+    `tick` (Mesa's update counter) changes on every Step, so the tile renders again.
+    """
     unchanged = solara.use_memo(lambda: ghost(model) if with_ghost else None, [model])
     svg = solara.use_memo(lambda: draw(model, unchanged) if with_ghost else draw(model),
                           [model, model.quarters_done])
@@ -172,9 +174,8 @@ KIND_STYLE = {
 
 
 @solara.component
-def LogPanel(model: ClassroomModel):
-    """Scenario, problems with the settings, and the log, newest first."""
-    update_counter.get()
+def LogPanel(model: ClassroomModel, tick: int = 0):
+    """Scenario, problems with the settings, and the log, newest first (`tick`: see Chart)."""
     rows = []
     for line in reversed(model.log[-LOG_LINES:]):
         tag, colour = KIND_STYLE.get(line.kind, (line.kind, "#444"))
@@ -196,9 +197,8 @@ def LogPanel(model: ClassroomModel):
 
 
 @solara.component
-def QuarterBadge(model: ClassroomModel):
-    """The current quarter, large, for the back of the room."""
-    update_counter.get()
+def QuarterBadge(model: ClassroomModel, tick: int = 0):
+    """The current quarter, large, for the back of the room (`tick`: see Chart)."""
     q = model.quarter_label
     n = model.scenario.n_quarters
     label = "start" if model.quarters_done == 0 else f"{q[:4]} Q{q[-1]}"
@@ -211,13 +211,31 @@ def QuarterBadge(model: ClassroomModel):
 
 
 @solara.component
-def Tiles(model: ClassroomModel):
+def Live(model: ClassroomModel, side: solara.Reactive[bool]):
+    """Everything a Step changes: the bar with the quarter, and the four tiles.
+
+    The one component that listens to Mesa's update counter, so a Step is one render pass
+    (with each tile listening, a Step took one pass per tile, each over the whole page).
+    """
+    tick = update_counter.get()
+    with solara.Div(classes=["gg-live"]):
+        with solara.Div(classes=["gg-bar"]):
+            solara.Button(icon_name="mdi-menu", text=True, classes=["gg-menu"],
+                          on_click=lambda: side.set(not side.value), style={"color": "white"})
+            solara.HTML(tag="div", unsafe_innerHTML=html.escape(TITLE), classes=["gg-title"])
+            QuarterBadge(model, tick)
+        with solara.Div(classes=["gg-main"]):
+            Tiles(model, tick)
+
+
+@solara.component
+def Tiles(model: ClassroomModel, tick: int = 0):
     """The four tiles, filling the window below the app bar."""
     with solara.Div(classes=["gg-grid"]):
-        Chart(model, region_svg)
-        Chart(model, map_svg, with_ghost=False)
-        Chart(model, states_svg)
-        LogPanel(model)
+        Chart(model, region_svg, tick)
+        Chart(model, map_svg, tick, with_ghost=False)
+        Chart(model, states_svg, tick)
+        LogPanel(model, tick)
 
 
 # --------------------------------------------------------------------------- sidebar
@@ -241,16 +259,32 @@ def ScenarioControls(settings: solara.Reactive[dict]):
     for c in controls(base):
         by_group.setdefault(c.group, []).append(c)
     for group in GROUPS:
-        if group not in by_group:
-            continue
-        with solara.Card(group):
-            for c in by_group[group]:
-                stops = slider_stops(c)
-                value = values.get(c.key, c.default)
-                solara.SliderInt(
-                    f"{c.label}: {value_text(value)}", value=stop_index(c, value), min=0,
-                    max=len(stops) - 1, step=1, thumb_label=False,
-                    on_value=setter(c.key, lambda i, stops=stops: stops[int(i)]))
+        if group in by_group:
+            SliderGroup(group, by_group[group], values, setter)
+
+
+@solara.component
+def SliderGroup(title: str, group: list[Control], values: dict, setter: Callable):
+    """A card of sliders, folded until opened.
+
+    Every control on the page costs time on each Step (Solara re-sends the whole widget
+    tree, about a millisecond a control), so only opened groups exist.
+    """
+    open_ = solara.use_reactive(False)
+    moved = sum(values.get(c.key, c.default) != c.default for c in group)
+    with solara.Card(classes=["gg-fold"]):
+        solara.Button(f"{'▾' if open_.value else '▸'} {title}"
+                      + (f" ({moved} changed)" if moved else ""), text=True,
+                      on_click=lambda: open_.set(not open_.value), classes=["gg-foldbtn"])
+        if not open_.value:
+            return
+        for c in group:
+            stops = slider_stops(c)
+            value = values.get(c.key, c.default)
+            solara.SliderInt(
+                f"{c.label}: {value_text(value)}", value=stop_index(c, value), min=0,
+                max=len(stops) - 1, step=1, thumb_label=False,
+                on_value=setter(c.key, lambda i, stops=stops: stops[int(i)]))
 
 
 @solara.component
@@ -265,6 +299,17 @@ def Pending(model: ClassroomModel, settings: dict, applied: dict):
 
 
 @solara.component
+def Layout(children: list | None = None):
+    """The page's own frame instead of Solara's AppLayout (`solara run` picks this up).
+
+    AppLayout re-renders its app bar and sidebar portals whenever anything in them does, so
+    every Step re-sent the 60 sidebar controls to the browser; here a Step redraws only the
+    charts, the log and the quarter.
+    """
+    return solara.Div(children=children or [], classes=["gg-root"])
+
+
+@solara.component
 def Page():
     """The page: one model and one set of controls per browser tab."""
     start = solara.use_memo(lambda: initial_settings(DEFAULT_SCENARIO), [])
@@ -276,49 +321,64 @@ def Page():
     play_ms = solara.use_reactive(SPEEDS["Normal"])
     per_step = solara.use_reactive(1)
     threads = solara.use_reactive(False)
+    side = solara.use_reactive(True)
     m = model.value
     applied = solara.use_memo(lambda: dict(settings.value), [m])
     solara.Title("Great Game classroom")
     solara.Style(CSS)
-    with solara.AppBar():
-        solara.AppBarTitle(TITLE)
-        QuarterBadge(m)
-    with solara.Sidebar():
-        with solara.Card("Run"):
-            ModelController(model, model_parameters=settings, play_interval=play_ms,
-                            render_interval=per_step, use_threads=threads)
-            Pending(m, settings.value, applied)
-            solara.HTML(tag="div", unsafe_innerHTML="Speed of ▶", classes=["gg-help"])
-            solara.ToggleButtonsSingle(speed.value, values=list(SPEEDS),
-                                       on_value=lambda v: (speed.set(v),
-                                                           play_ms.set(SPEEDS[v])))
-            solara.HTML(tag="div", unsafe_innerHTML="Each Step moves", classes=["gg-help"])
-            solara.ToggleButtonsSingle(size.value, values=list(STEP_SIZES),
-                                       on_value=lambda v: (size.set(v),
-                                                           per_step.set(STEP_SIZES[v])))
-            solara.FileDownload(lambda: model.value.shares_csv(),
-                                filename=f"greatgame_{m.scenario.name}_run{m.replication}"
-                                         "_shares.csv",
-                                label="Download shares (CSV)", mime_type="text/csv")
-        with solara.Card("Scenario"):
-            solara.Select("Scenario", value=settings.value["scenario"],
-                          values=scenario_names(),
-                          on_value=lambda v: settings.set(switch_scenario(settings.value, v)))
-            solara.SliderInt("Random run (seed)", value=settings.value["replication"], min=0,
-                             max=N_RUNS - 1,
-                             on_value=lambda v: settings.set({**settings.value,
-                                                              "replication": int(v)}))
-            solara.HTML(tag="div", unsafe_innerHTML=(
-                "Changes apply when you press <b>Reset</b>. Dashed lines on the charts show "
-                "the scenario unchanged, with the same random run."), classes=["gg-help"])
-        ScenarioControls(settings).key(settings.value["scenario"])
-    Tiles(m)
+    with solara.Div(classes=["gg-app"] + ([] if side.value else ["gg-noside"])):
+        with solara.Div(classes=["gg-side"]):
+            with solara.Card("Run"):
+                ModelController(model, model_parameters=settings, play_interval=play_ms,
+                                render_interval=per_step, use_threads=threads)
+                Pending(m, settings.value, applied)
+                solara.HTML(tag="div", unsafe_innerHTML="Speed of ▶", classes=["gg-help"])
+                solara.ToggleButtonsSingle(speed.value, values=list(SPEEDS),
+                                           on_value=lambda v: (speed.set(v),
+                                                               play_ms.set(SPEEDS[v])))
+                solara.HTML(tag="div", unsafe_innerHTML="Each Step moves", classes=["gg-help"])
+                solara.ToggleButtonsSingle(size.value, values=list(STEP_SIZES),
+                                           on_value=lambda v: (size.set(v),
+                                                               per_step.set(STEP_SIZES[v])))
+                solara.FileDownload(lambda: model.value.shares_csv(),
+                                    filename=f"greatgame_{m.scenario.name}_run"
+                                             f"{m.replication}_shares.csv",
+                                    label="Download shares (CSV)", mime_type="text/csv")
+            with solara.Card("Scenario"):
+                solara.Select("Scenario", value=settings.value["scenario"],
+                              values=scenario_names(),
+                              on_value=lambda v: settings.set(switch_scenario(settings.value,
+                                                                              v)))
+                solara.SliderInt("Random run (seed)", value=settings.value["replication"],
+                                 min=0, max=N_RUNS - 1,
+                                 on_value=lambda v: settings.set({**settings.value,
+                                                                  "replication": int(v)}))
+                solara.HTML(tag="div", unsafe_innerHTML=(
+                    "Changes apply when you press <b>Reset</b>. Dashed lines on the charts "
+                    "show the scenario unchanged, with the same random run."),
+                    classes=["gg-help"])
+            ScenarioControls(settings).key(settings.value["scenario"])
+        Live(m, side)
 
 
 CSS = """
+.gg-root { height: 100vh; overflow: hidden; }
+.gg-bar { display: flex; align-items: center; height: 64px; padding: 0 16px 0 6px;
+  background: #1976d2; color: white; box-shadow: 0 2px 4px rgba(0,0,0,0.25); }
+.gg-bar .gg-title { font-size: 22px; font-weight: 500; margin-left: 6px; flex: 1 1 auto;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.gg-app { display: grid; grid-template-columns: 360px minmax(0, 1fr);
+  grid-template-rows: 64px calc(100vh - 64px); grid-template-areas: "bar bar" "side main"; }
+.gg-app.gg-noside { grid-template-columns: 0 minmax(0, 1fr); }
+.gg-noside .gg-side { display: none; }
+.gg-live { display: contents; }
+.gg-bar { grid-area: bar; }
+.gg-side { grid-area: side; overflow-y: auto; padding: 10px; background: #f5f5f5;
+  border-right: 1px solid #ddd; }
+.gg-side .v-card { margin-bottom: 10px; }
+.gg-main { grid-area: main; min-width: 0; min-height: 0; padding: 10px; }
 .gg-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
-  grid-template-rows: minmax(0, 1fr) minmax(0, 1fr); gap: 10px;
-  height: calc(100vh - 112px); min-height: 520px; }
+  grid-template-rows: minmax(0, 1fr) minmax(0, 1fr); gap: 10px; height: 100%; }
 .gg-tile { min-width: 0; min-height: 0; height: 100%; overflow: hidden; background: white;
   border: 1px solid #ddd; border-radius: 4px; }
 .gg-log { overflow-y: auto; padding: 6px 10px; font-size: 16px; line-height: 1.35; }
@@ -334,19 +394,22 @@ CSS = """
 .gg-pending { background: #fff3cd; border-left: 4px solid #e0a800; padding: 4px 8px;
   margin: 8px 0 2px; font-size: 15px; }
 .gg-help { font-size: 14px; color: #444; margin: 8px 0 2px; }
-.v-navigation-drawer .v-card__title { font-size: 18px; padding-bottom: 4px; }
-.v-navigation-drawer .v-input--checkbox { margin-top: 0 !important; padding-top: 0 !important; }
-.v-navigation-drawer .v-input--checkbox .v-messages { display: none; }
-.v-navigation-drawer .v-input--checkbox .v-input__slot { margin-bottom: 2px; }
-.v-navigation-drawer .v-input--checkbox label { font-size: 15px; }
-.v-navigation-drawer .v-input__slider .v-input__slot { flex-wrap: wrap; }
-.v-navigation-drawer .v-input__slider .v-input__slot > .v-label {
+.gg-side .v-card__title { font-size: 18px; padding-bottom: 4px; }
+.gg-side .v-input--checkbox { margin-top: 0 !important; padding-top: 0 !important; }
+.gg-side .v-input--checkbox .v-messages { display: none; }
+.gg-side .v-input--checkbox .v-input__slot { margin-bottom: 2px; }
+.gg-side .v-input--checkbox label { font-size: 15px; }
+.gg-side .v-input__slider .v-input__slot { flex-wrap: wrap; }
+.gg-side .v-input__slider .v-input__slot > .v-label {
   flex: 0 0 100%; max-width: 100%; white-space: normal; font-size: 15px; margin-bottom: 4px;
   color: #222 !important; }
-.v-navigation-drawer .v-input__slider .v-slider { flex: 0 0 auto; width: calc(100% - 20px);
+.gg-side .v-input__slider .v-slider { flex: 0 0 auto; width: calc(100% - 20px);
   margin: 0 10px; }
-.v-navigation-drawer .v-input__slider { margin-bottom: 6px; }
-.v-navigation-drawer .v-btn-toggle .v-btn { font-size: 14px; text-transform: none; }
-.v-navigation-drawer .v-btn { font-size: 15px; }
+.gg-side .v-input__slider { margin-bottom: 6px; }
+.gg-side .v-btn-toggle .v-btn { font-size: 14px; text-transform: none; }
+.gg-side .v-btn { font-size: 15px; }
+.gg-side .gg-fold { padding: 4px 6px; }
+.gg-side .gg-foldbtn { font-size: 17px !important; text-transform: none; font-weight: 500;
+  width: 100%; justify-content: flex-start; }
 """
 """Tiles filling the window, a log legible from the back, sidebar labels above sliders."""
