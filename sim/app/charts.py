@@ -105,9 +105,13 @@ def years(quarters: Sequence[str]) -> np.ndarray:
     return np.array([int(q[:4]) + int(q[-1]) / 4.0 for q in quarters])
 
 
-def _top(*arrays: np.ndarray | None) -> float:
-    """A y-axis top: the largest share shown, rounded up to 10%, at least 50%."""
-    peak = max(float(np.max(a)) for a in arrays if a is not None and np.size(a))
+MARK_ROOM = 0.17
+"""Share of the axis kept free above the lines for the event marks' labels."""
+
+
+def _top(*arrays: np.ndarray | None, headroom: float = 0.0) -> float:
+    """A y-axis top: the largest share shown plus `headroom`, rounded up to 10%, at least 50%."""
+    peak = max(float(np.max(a)) for a in arrays if a is not None and np.size(a)) + headroom
     return min(1.0, max(0.5, math.ceil(peak * 10 - 1e-9) / 10))
 
 
@@ -133,17 +137,20 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
     if ghost is not None:
         n = min(len(ghost["quarters"]), len(x))
         g_region = np.asarray(ghost["region"])[:n]
-    top = _top(region, g_region)
+    top = _top(region, g_region, headroom=MARK_ROOM if marks else 0.0)
     f = _Frame(50, 34, 342, HEIGHT - 30, period[0], period[1], top)
     body = [_text(4, 22, f"Central Asia: share of influence, {quarter}", TITLE, weight="bold")]
     body += f.axes(range(int(math.ceil(period[0] / 5) * 5), int(period[1]) + 1, 5),
-                   np.arange(0, top + 1e-9, 0.1 if top <= 0.5 else 0.25))
-    for xm, label in marks:
+                   np.arange(0, top + 1e-9, 0.1 if top <= 0.6 else 0.2))
+    last = -1e9
+    for xm, label in sorted(marks):
         xp = f.x(xm)
         body.append(f'<line x1="{xp:.1f}" x2="{xp:.1f}" y1="{f.top}" y2="{f.bottom}" '
                     f'stroke="#333" stroke-dasharray="5 4" opacity="0.6"/>')
-        body.append(_text(xp - 4, f.top + 6, label, MIN_TEXT, "end", fill="#333",
-                          extra=f' transform="rotate(-90 {xp - 4:.1f} {f.top + 6:.1f})" '
+        base = max(xp - 3, last + MIN_TEXT + 1)  # beside its line, clear of the previous one
+        last = base
+        body.append(_text(base, f.top + 4, label, MIN_TEXT, "end", fill="#333",
+                          extra=f' transform="rotate(-90 {base:.1f} {f.top + 4:.1f})" '
                                 'paint-order="stroke" stroke="white" stroke-width="4"'))
     if g_region is not None:
         gx = x[:len(g_region)]

@@ -63,6 +63,20 @@ HISTORY_END = "2025Q4"
 MARKED_EVENTS = ("us_afghanistan_withdrawal_2021", "ukraine_war_2022",
                  "china_engagement_surge_2024", "china_central_asia_treaty_2025")
 """Events marked on the regional chart when they fire (plus any event after 2025)."""
+MARK_LABELS: dict[str, str] = {
+    "us_afghanistan_withdrawal_2021": "US leaves",
+    "ukraine_war_2022": "Ukraine war",
+    "china_engagement_surge_2024": "China doubles",
+    "china_central_asia_treaty_2025": "Treaty",
+    "anti_china_backlash_2026": "Backlash",
+    "china_security_push_2026": "China security",
+    "eu_corridor_push_2026": "EU corridor",
+    "kyrgyz_debt_crisis": "Debt crisis",
+    "russia_turns_back_2027": "Russia returns",
+    "us_minerals_push_2026": "US minerals",
+}
+"""Short names of marked events: a label on the chart runs down from the top, so it must
+stay above the lines (the log has the full names)."""
 SPEEDS: dict[str, int] = {"Slow": 800, "Normal": 300, "Fast": 60}
 """Play speed -> milliseconds between frames (Mesa's play interval)."""
 STEP_SIZES: dict[str, int] = {"1 quarter": 1, "1 year": 4}
@@ -110,7 +124,8 @@ def _marks(model: ClassroomModel) -> list[tuple[float, str]]:
         ev = events.get(eid)
         if kind == "start" and ev and (eid in MARKED_EVENTS or ev.quarter > parse_quarter(
                 HISTORY_END)):
-            out.append((parse_quarter(quarter) / 4.0 + 0.125, event_label(ev)))
+            out.append((parse_quarter(quarter) / 4.0 + 0.125,
+                        MARK_LABELS.get(eid, event_label(ev)[:14])))
     return out
 
 
@@ -398,7 +413,7 @@ CSS = """
 .gg-side .v-input--checkbox { margin-top: 0 !important; padding-top: 0 !important; }
 .gg-side .v-input--checkbox .v-messages { display: none; }
 .gg-side .v-input--checkbox .v-input__slot { margin-bottom: 2px; }
-.gg-side .v-input--checkbox label { font-size: 15px; }
+.gg-side .v-input--checkbox label { font-size: 15px; color: #222 !important; }
 .gg-side .v-input__slider .v-input__slot { flex-wrap: wrap; }
 .gg-side .v-input__slider .v-input__slot > .v-label {
   flex: 0 0 100%; max-width: 100%; white-space: normal; font-size: 15px; margin-bottom: 4px;
