@@ -231,8 +231,10 @@ def states_chart(history: Mapping, partners: Sequence[str], states: Sequence[str
                         f'stroke-width="3.5"/>')
             body.append(_text(lx + 28, ly + j * 22, power_label(p), MIN_TEXT))
         if g is not None:
-            body.append(_text(lx, ly + len(partners) * 22 + 4, "dashed: unchanged",
-                              MIN_TEXT, fill="#444"))
+            gy = ly + len(partners) * 22 + 4
+            body.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{gy - 5}" y2="{gy - 5}" '
+                        f'stroke="#555" stroke-width="2" stroke-dasharray="5 3"/>')
+            body.append(_text(lx + 28, gy, "unchanged", MIN_TEXT, fill="#444"))
     return _svg("state-shares", body, f"Shares of influence by state, {quarter}", step)
 
 
