@@ -55,6 +55,7 @@ try:  # no "This website runs on Solara" banner over the log tile
     from solara.server import settings as _server_settings
 
     _server_settings.theme.show_banner = False
+    _server_settings.theme.title = "Great Game classroom"  # the tab's name while loading
 except ImportError:  # pragma: no cover - solara without its server (a notebook)
     pass
 
