@@ -424,7 +424,9 @@ CSS = """
 .gg-side .v-input__slider { margin-bottom: 6px; }
 .gg-side .v-btn-toggle .v-btn { font-size: 14px; text-transform: none; }
 .gg-side .v-btn { font-size: 15px; }
-.gg-side .gg-fold { padding: 4px 6px; }
+.gg-side .gg-fold { padding: 0; }
+.gg-side .gg-fold > .v-card__text { padding: 2px 8px 6px; }
+.gg-side .gg-foldbtn .v-btn__content { justify-content: flex-start; }
 .gg-side .gg-foldbtn { font-size: 17px !important; text-transform: none; font-weight: 500;
   width: 100%; justify-content: flex-start; }
 """
