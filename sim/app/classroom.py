@@ -6,11 +6,16 @@ Pure Python, no Solara: `sim.app.page` (the page) and the tests call it alike. I
   (`sim.world.vocabulary.field_table`: unit, range, meaning) with the scenario's own value as
   its default, so no range or default is written twice;
 - `event_switches(scenario)`: one on/off switch per scripted event;
+- `slider_stops(control)`, `initial_settings(name)`, `switch_scenario(settings, name)`:
+  what the page's controls hold (sliders start at the scenario's own value exactly, so
+  Reset with nothing touched is `greatgame run`'s model) and how they follow the picker;
+- `unchanged_history(name, replication)`: the unchanged run the page draws as a ghost;
 - `build(name, settings)`: applies the values to the shipped scenario, catching every bad
   value or combination as a one-line problem instead of an exception;
-- `ClassroomModel`: an `InfluenceModel` built from keyword settings (as Mesa's SolaraViz
-  rebuilds models on Reset) that also keeps a classroom log: events as they fire, the
-  largest quarterly tilt shift with a one-line reason, and changes of the leading power.
+- `ClassroomModel`: an `InfluenceModel` built from keyword settings (as Mesa's
+  ModelController rebuilds models on Reset) that also keeps a classroom log: events as
+  they fire, the largest quarterly tilt shift with a one-line reason, and changes of the
+  leading power.
 
 No file writing, no plotting.
 """
@@ -604,7 +609,7 @@ def largest_shift(tilt0: np.ndarray, tilt1: np.ndarray, terms0: Mapping[str, np.
 class ClassroomModel(InfluenceModel):
     """The model behind the classroom page, built from keyword settings.
 
-    Mesa's SolaraViz rebuilds the model on Reset as `ClassroomModel(**values)`, so every
+    Mesa's ModelController rebuilds the model on Reset as `ClassroomModel(**values)`, so every
     input is a keyword; bad values never raise (they are listed in `problems`). The
     DataCollector also records the starting state, so charts have a first point.
 
@@ -612,7 +617,7 @@ class ClassroomModel(InfluenceModel):
         scenario: A shipped scenario name.
         replication: Which of `greatgame run`'s seeded replications to run (0-9).
         sliders_from: See `build`.
-        **kwargs: Control and switch values (see `build`); SolaraViz requires this name.
+        **kwargs: Control and switch values (see `build`); Mesa requires this name.
     """
 
     def __init__(self, scenario: str = DEFAULT_SCENARIO, replication: int = 0,
