@@ -333,47 +333,174 @@ def test_largest_shift_names_the_term_that_moved():
 
 # --------------------------------------------------------------------------- the page
 
-def test_page_inputs_are_the_models_values():
+def test_page_settings_rebuild_the_model():
     from sim.app.page import model_params
 
     model = C.ClassroomModel(**{"powers.china.budget": 12.0, TREATY: False})
     params = model_params(model)
-    assert params["scenario"]["values"][0] == "baseline"
-    assert set(params["scenario"]["values"]) == set(C.scenario_names())
-    for c in CONTROLS:
-        p = params[c.key]
-        assert (p["min"], p["max"], p["step"]) == (c.min, c.max, c.step)
-    assert params["powers.china.budget"]["value"] == 12.0
-    assert params[TREATY]["type"] == "Checkbox" and params[TREATY]["value"] is False
-    assert params["sliders_from"] == "baseline"
-    refused = model_params(C.ClassroomModel(**{"states.kazakhstan.hedging": 3.0}))
-    assert refused["states.kazakhstan.hedging"]["value"] == 3.0
+    assert params["scenario"] == "baseline" and params["replication"] == 0
+    assert params["powers.china.budget"] == 12.0 and params[TREATY] is False
     assert [k for k in params if k.startswith(C.SWITCH_PREFIX)] == [
         k for k, _ in C.event_switches(BASELINE)]  # switched-off events keep their switch
-    # what SolaraViz passes on Reset rebuilds the same model
-    again = C.ClassroomModel(**{k: v["value"] if isinstance(v, dict) else v
-                                for k, v in params.items()})
+    refused = model_params(C.ClassroomModel(**{"states.kazakhstan.hedging": 3.0}))
+    assert refused["states.kazakhstan.hedging"] == 3.0  # what was asked for stays shown
+    again = C.ClassroomModel(**params)
     assert again.problems == [] and again.built.values == model.built.values
-    assert again.scenario.events == model.scenario.events
+    assert again.scenario == model.scenario
 
 
-def test_page_charts_draw_at_the_start_and_later():
-    from sim.app.page import map_figure, png, region_figure, region_summary, states_figure
+@pytest.mark.parametrize("name", C.scenario_names())
+def test_slider_stops_hold_the_scenarios_own_values(name):
+    # issue 12 item 7: a browser slider over a 0.1 grid showed 0.7 for temperatures of
+    # 0.35 and 0.4956, and Reset rebuilt that; the page's sliders move over stops by
+    # position, and the first position is the scenario's value itself
+    from sim.app.page import stop_index
+
+    for c in C.controls(load_scenario(name)):
+        stops = C.slider_stops(c)
+        assert list(stops) == sorted(set(stops))
+        assert stops[0] == pytest.approx(c.min) and stops[-1] == pytest.approx(c.max)
+        assert stops[stop_index(c, c.default)] == c.default  # exactly, not rounded
+        assert len(stops) <= 1002
+
+
+def test_the_temperatures_start_at_the_scenarios_values():
+    from sim.app.page import stop_index
+
+    settings = C.initial_settings("baseline")
+    assert settings["params.alignment_temperature"] == BASELINE.params.alignment_temperature
+    assert settings["params.allocation_temperature"] == \
+        BASELINE.params.allocation_temperature
+    for c in CONTROLS:
+        if c.key.endswith("temperature"):
+            assert C.slider_stops(c)[stop_index(c, settings[c.key])] == settings[c.key]
+
+
+@pytest.mark.parametrize("name", ["baseline", "no_ukraine_war"])
+def test_reset_with_nothing_changed_is_greatgame_run(name):
+    # what the page's controls hold before anyone touches them, and so what Reset passes
+    import pandas as pd
+
+    from sim.runs.runner import collect, run_one
+
+    settings = C.initial_settings(name, replication=1)
+    model = C.ClassroomModel(**settings)
+    assert model.problems == [] and not model.changed
+    assert model.scenario == load_scenario(name)
+    while model.quarter < parse_quarter("2016Q2"):
+        model.step()
+    mine = collect(model, 1, C.replication_seed(1)).shares
+    mine = mine[mine["step"] > 1].assign(step=lambda f: f["step"] - 1).reset_index(drop=True)
+    ref = run_one(load_scenario(name).with_end("2016Q2"), C.replication_seed(1),
+                  replication=1).shares
+    pd.testing.assert_frame_equal(mine, ref)
+
+
+def test_an_untouched_war_slider_leaves_the_war_event_as_it_is():
+    built = C.build("baseline", {C.RUSSIA_LOSS: 0.25})
+    assert built.scenario.events == BASELINE.events and built.scenario == BASELINE
+
+
+def test_switching_scenario_rebuilds_the_controls():
+    # issue 12 item 9: the new scenario's switches and values at once, not after Reset
+    settings = C.initial_settings("baseline", replication=3)
+    settings |= {"powers.russia.budget": 5.0, TREATY: False,
+                 "event:ukraine_war_2022": False}
+    out = C.switch_scenario(settings, "no_ukraine_war")
+    assert out["scenario"] == "no_ukraine_war" and out["replication"] == 3
+    assert "event:ukraine_war_2022" not in out and C.RUSSIA_LOSS not in out
+    assert out[TREATY] is False  # switched off, and the new scenario has it too
+    assert out["powers.russia.budget"] == 5.0  # moved by the teacher: kept
+    fresh = C.initial_settings("no_ukraine_war")
+    assert {k for k in out} == {k for k in fresh}
+    untouched = [k for k in fresh if k not in ("replication", "powers.russia.budget", TREATY)]
+    assert all(out[k] == fresh[k] for k in untouched)
+    model = C.ClassroomModel(**out)
+    assert model.problems == [] and model.scenario.name == "no_ukraine_war"
+    back = C.switch_scenario(out, "baseline")
+    assert back["event:ukraine_war_2022"] is True and back["powers.russia.budget"] == 5.0
+
+
+def _svg(text):
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(text)
+
+
+def _fonts(root):
+    return [float(t.get("font-size")) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_charts_are_svg_with_large_text_at_the_start_and_later():
+    from sim.app import charts
+    from sim.app.page import map_svg, region_summary, region_svg, states_svg
 
     model = C.ClassroomModel()
-    for _ in range(2):
-        for draw in (region_figure, states_figure, map_figure):
-            data = png(draw(model))
-            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-        model.run(30)
+    for quarters in (0, 30):
+        model.run(quarters)
+        for draw, name in ((region_svg, "regional-shares"), (states_svg, "state-shares"),
+                           (map_svg, "map")):
+            root = _svg(draw(model))
+            assert root.get("data-chart") == name
+            assert root.get("data-step") == str(model.quarters_done)
+            assert root.get("viewBox") == f"0 0 {charts.WIDTH} {charts.HEIGHT}"
+            assert min(_fonts(root)) >= charts.MIN_TEXT >= 15
+    root = _svg(region_svg(model))
+    assert root.get("data-shares") == region_summary(model)
     for end in ("min", "max"):  # extreme settings draw too
         extreme = C.ClassroomModel(**{c.key: getattr(c, end) for c in CONTROLS})
         extreme.run(12)
-        for draw in (region_figure, states_figure, map_figure):
-            assert png(draw(extreme))[:4] == b"\x89PNG"
-    summary = dict(kv.split("=") for kv in region_summary(model).split())
-    assert set(summary) == set(model.world.partners)
-    assert sum(map(float, summary.values())) == pytest.approx(1.0, abs=1e-3)
+        for draw in (region_svg, states_svg, map_svg):
+            assert min(_fonts(_svg(draw(extreme)))) >= charts.MIN_TEXT
+
+
+def test_a_changed_run_has_the_unchanged_scenario_as_a_ghost():
+    from sim.app.page import ghost, region_svg, states_svg
+
+    same = C.ClassroomModel(**C.initial_settings())
+    assert ghost(same) is None
+    assert _svg(region_svg(same)).get("data-ghost") == "0"
+    off = C.ClassroomModel(**{TREATY: False})
+    g = ghost(off)
+    assert g is C.unchanged_history("baseline", 0)  # cached: computed once
+    full = C.ClassroomModel()
+    full.run()
+    np.testing.assert_array_equal(g["region"], full.history()["region"])
+    while off.quarter < parse_quarter("2027Q1"):
+        off.step()
+    root = _svg(region_svg(off, g))
+    assert root.get("data-ghost") == "1"
+    dashed = [e for e in root.iter("{http://www.w3.org/2000/svg}polyline")
+              if e.get("stroke-dasharray")]
+    assert len(dashed) == len(off.world.partners)
+    n = off.quarters_done + 1  # the ghost stops at the current quarter
+    assert all(len(e.get("points").split()) == n for e in dashed)
+    china = off.world.partners.index("china")
+    diff = (off.world.region_influence[china] - g["region"][n - 1, china]) * 100
+    texts = {t.get("data-power"): t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert texts["china"].endswith(f"{diff:+.1f} pts") and diff < 0
+    assert len([e for e in _svg(states_svg(off, g)).iter(
+        "{http://www.w3.org/2000/svg}polyline") if e.get("stroke-dasharray")]) == \
+        len(off.world.partners) * len(off.world.states)
+
+
+def test_the_download_holds_the_runs_shares():
+    import io
+
+    import pandas as pd
+
+    model = C.ClassroomModel(replication=2)
+    model.run(6)
+    table = pd.read_csv(io.StringIO(model.shares_csv()))
+    w = model.world
+    assert list(table.columns) == ["scenario", "replication", "seed", "quarter", "area",
+                                   "power", "share"]
+    assert len(table) == 7 * (1 + len(w.states)) * len(w.partners)
+    assert set(table["seed"]) == {C.replication_seed(2)}
+    now = table[table["quarter"] == model.quarter_label]
+    region = now[now["area"] == "region"].set_index("power")["share"]
+    np.testing.assert_allclose(region[w.partners].to_numpy(), w.region_influence, atol=1e-6)
+    assert np.allclose(table.groupby(["quarter", "area"])["share"].sum(), 1.0, atol=1e-5)
 
 
 def test_the_batch_path_never_imports_the_page():

@@ -1,4 +1,4 @@
-"""The classroom page (Mesa's SolaraViz) and the model behind it.
+"""The classroom page (Solara, with Mesa's run controls) and the model behind it.
 
 Needs the app extra. Nothing imports it.
 """

@@ -6,17 +6,24 @@ Pure Python, no Solara: `sim.app.page` (the page) and the tests call it alike. I
   (`sim.world.vocabulary.field_table`: unit, range, meaning) with the scenario's own value as
   its default, so no range or default is written twice;
 - `event_switches(scenario)`: one on/off switch per scripted event;
+- `slider_stops(control)`, `initial_settings(name)`, `switch_scenario(settings, name)`:
+  what the page's controls hold (sliders start at the scenario's own value exactly, so
+  Reset with nothing touched is `greatgame run`'s model) and how they follow the picker;
+- `unchanged_history(name, replication)`: the unchanged run the page draws as a ghost;
 - `build(name, settings)`: applies the values to the shipped scenario, catching every bad
   value or combination as a one-line problem instead of an exception;
-- `ClassroomModel`: an `InfluenceModel` built from keyword settings (as Mesa's SolaraViz
-  rebuilds models on Reset) that also keeps a classroom log: events as they fire, the
-  largest quarterly tilt shift with a one-line reason, and changes of the leading power.
+- `ClassroomModel`: an `InfluenceModel` built from keyword settings (as Mesa's
+  ModelController rebuilds models on Reset) that also keeps a classroom log: events as
+  they fire, the largest quarterly tilt shift with a one-line reason, and changes of the
+  leading power.
 
 No file writing, no plotting.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -216,6 +223,68 @@ def controls(scenario: Scenario) -> list[Control]:
     return out
 
 
+def slider_stops(control: Control) -> tuple[float, ...]:
+    """The values a slider can take: its grid from min to max, and the scenario's own value.
+
+    The page's sliders move over these stops by position, so the value a slider starts at
+    is the scenario's value exactly (a browser slider over the grid alone would round, say,
+    0.4956 to 0.5 and Reset would rebuild a different model).
+    """
+    n = int(round((control.max - control.min) / control.step))
+    grid = [round(control.min + i * control.step, 10) for i in range(n + 1)]
+    grid = [v for v in grid if abs(v - control.default) > control.step * 1e-6]
+    return tuple(sorted([*grid, control.default]))
+
+
+@functools.lru_cache(maxsize=32)
+def shipped(scenario: str) -> Scenario:
+    """A shipped scenario, loaded once (a load takes a few tenths of a second)."""
+    return load_scenario(scenario)
+
+
+def initial_settings(scenario: str = DEFAULT_SCENARIO, replication: int = 0) -> dict[str, Any]:
+    """What the page's controls hold for a scenario before anyone touches them.
+
+    Every event on, every slider at the scenario's own value: `ClassroomModel(**settings)`
+    is then the model `greatgame run SCENARIO` runs as replication `replication`.
+    """
+    base = shipped(scenario)
+    out: dict[str, Any] = {"scenario": scenario, "replication": replication}
+    out |= {key: True for key, _ in event_switches(base)}
+    out |= {c.key: c.default for c in controls(base)}
+    return out
+
+
+def switch_scenario(settings: Mapping[str, Any], scenario: str) -> dict[str, Any]:
+    """The controls for another scenario, keeping what the teacher changed.
+
+    Sliders still at the old scenario's value take the new scenario's value; a slider the
+    teacher moved keeps its value; events switched off stay off where the new scenario has
+    them; the run (seed) is kept.
+    """
+    old = settings.get("scenario", DEFAULT_SCENARIO)
+    before = initial_settings(old) if old in scenario_names() else {}
+    out = initial_settings(scenario, settings.get("replication", 0))
+    for key, value in settings.items():
+        if key in ("scenario", "replication") or key not in out:
+            continue
+        if key not in before or value != before[key]:
+            out[key] = value
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def unchanged_history(scenario: str, replication: int) -> dict[str, Any]:
+    """The whole history (`ClassroomModel.history`) of a scenario with nothing changed.
+
+    The page draws it as a ghost under a run whose settings differ; cached, as one run
+    takes about half a second.
+    """
+    model = ClassroomModel(scenario, replication=replication)
+    model.run()
+    return model.history()
+
+
 def event_label(event: Event) -> str:
     """Short name of an event: the shipped label, else its id in words."""
     return EVENT_LABELS.get(event.id, event.id.replace("_", " ").capitalize())
@@ -335,6 +404,9 @@ def build(scenario: str = DEFAULT_SCENARIO, settings: Mapping[str, Any] | None =
         if key in untouched and v == untouched[key]:
             rejected.pop(key)
             continue
+        if v == c.default:  # the scenario's own value: nothing to apply, so nothing changes
+            rejected.pop(key)
+            continue
         if key == RUSSIA_LOSS:
             if not 0.0 <= v <= 1.0:
                 problems.append(f"{c.label}: must be between 0 and 1 (got {v:g}); "
@@ -365,7 +437,8 @@ def build(scenario: str = DEFAULT_SCENARIO, settings: Mapping[str, Any] | None =
     for ev in base.events:
         if not values[SWITCH_PREFIX + ev.id]:
             continue
-        if ev.id == WAR_EVENT and RUSSIA_LOSS in values:
+        if ev.id == WAR_EVENT and RUSSIA_LOSS in values and \
+                values[RUSSIA_LOSS] != ctrl[RUSSIA_LOSS].default:
             effects = tuple(
                 replace(e, value=1.0 - values[RUSSIA_LOSS])
                 if e.target == WAR_TARGET and e.op == "scale" else e
@@ -527,7 +600,7 @@ def largest_shift(tilt0: np.ndarray, tilt1: np.ndarray, terms0: Mapping[str, np.
 class ClassroomModel(InfluenceModel):
     """The model behind the classroom page, built from keyword settings.
 
-    Mesa's SolaraViz rebuilds the model on Reset as `ClassroomModel(**values)`, so every
+    Mesa's ModelController rebuilds the model on Reset as `ClassroomModel(**values)`, so every
     input is a keyword; bad values never raise (they are listed in `problems`). The
     DataCollector also records the starting state, so charts have a first point.
 
@@ -535,7 +608,7 @@ class ClassroomModel(InfluenceModel):
         scenario: A shipped scenario name.
         replication: Which of `greatgame run`'s seeded replications to run (0-9).
         sliders_from: See `build`.
-        **kwargs: Control and switch values (see `build`); SolaraViz requires this name.
+        **kwargs: Control and switch values (see `build`); Mesa requires this name.
     """
 
     def __init__(self, scenario: str = DEFAULT_SCENARIO, replication: int = 0,
@@ -616,6 +689,29 @@ class ClassroomModel(InfluenceModel):
                                                    f"{power_name(before)} in {where}"))
         self._leaders = leaders
         self.running = not self.finished
+
+    @property
+    def changed(self) -> bool:
+        """Whether the settings differ from the scenario's own (an event off, a slider moved)."""
+        return self.built.base is not None and self.built.scenario != self.built.base
+
+    def shares_csv(self) -> str:
+        """The run's shares so far as CSV: one row per quarter, area (region or state), power.
+
+        Columns: scenario, replication, seed, quarter, area, power, share.
+        """
+        h = self.history()
+        w = self.world
+        out = io.StringIO()
+        out.write("scenario,replication,seed,quarter,area,power,share\n")
+        head = f"{self.scenario.name},{self.replication},{replication_seed(self.replication)}"
+        for t, q in enumerate(h["quarters"]):
+            for j, p in enumerate(w.partners):
+                out.write(f"{head},{q},region,{p},{h['region'][t, j]:.6f}\n")
+            for s, state in enumerate(w.states):
+                for j, p in enumerate(w.partners):
+                    out.write(f"{head},{q},{state},{p},{h['states'][t, j, s]:.6f}\n")
+        return out.getvalue()
 
     def history(self) -> dict[str, Any]:
         """What the charts need: quarters, regional (T, J) and state (T, J, S) shares."""

@@ -1,97 +1,116 @@
-"""The classroom page: Mesa's SolaraViz around `ClassroomModel`, served by `greatgame app`.
+"""The classroom page: `ClassroomModel` behind Mesa's run controls, served by `greatgame app`.
 
-Run with `greatgame app` (or `solara run sim/app.py --production`). The page has a
-scenario picker, a switch per event and sliders in the sidebar (declared by
-`sim.app.classroom.controls` from the vocabulary), Reset / play / Step with a speed control,
-the current quarter in large type in the app bar, and four tiles: regional shares, a map
-coloured by leading power, shares by state, and a log of events and tilt shifts.
+Run with `greatgame app` (or `solara run sim/app/page.py --production`). The sidebar has
+Mesa's Reset / ▶ / Step (`mesa.visualization.solara_viz.ModelController`) with a speed and
+a step size in plain words, a download of the run's shares, the scenario picker, the run
+(seed), a switch per event and the sliders (declared by `sim.app.classroom.controls` from the
+vocabulary). The quarter shows in large type in the app bar; four tiles fill the window:
+regional shares, a map coloured by leading power, shares by state, and the log.
 
-Each browser tab gets its own model (built inside `Page`). Slider, switch and scenario
-changes apply when Reset rebuilds the model, as everywhere in SolaraViz. The batch path
-(`sim.runs.runner`, `sim.cli.main` other than `app`) never imports this module.
+Built on Mesa's ModelController rather than the whole SolaraViz because SolaraViz's own
+inputs round a slider's first value to the slider's grid (so Reset with nothing touched
+changed the model), keep the controls of the scenario the page opened with, and lay the
+charts out in fixed 300 px tiles beside technical controls (play interval in ms, render
+interval, threads) that mean nothing in a classroom.
+
+Each browser tab gets its own model and settings (built inside `Page`). Settings apply
+when Reset rebuilds the model; the controls follow the scenario picker at once. The batch
+path (`sim.runs.runner`, `sim.cli.main` other than `app`) never imports this module.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import warnings
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import solara
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.text import Annotation
-from matplotlib.ticker import MultipleLocator, PercentFormatter
 
+from sim.app import charts
 from sim.app.classroom import (
     DEFAULT_SCENARIO,
+    GROUPS,
     N_RUNS,
     ClassroomModel,
+    Control,
     controls,
     event_label,
     event_switches,
+    initial_settings,
     scenario_names,
+    shipped,
+    slider_stops,
+    switch_scenario,
+    unchanged_history,
 )
-from sim.output.maps import CAPITALS, plot_region_map
-from sim.output.plots import power_colour, power_label
 from sim.world.quarters import parse_quarter
 from sim.world.vocabulary import HISTORY_END
 
 with warnings.catch_warnings():  # Solara's hook linter flags Mesa 3.3.1's ComponentsView
     warnings.filterwarnings("ignore", message=".*despite early return", category=UserWarning)
-    from mesa.visualization import SolaraViz
+    from mesa.visualization.solara_viz import ModelController
     from mesa.visualization.utils import update_counter
 
+try:  # no "This website runs on Solara" banner over the log tile
+    from solara.server import settings as _server_settings
+
+    _server_settings.theme.show_banner = False
+    _server_settings.theme.title = "Great Game classroom"  # the tab's name while loading
+except ImportError:  # pragma: no cover - solara without its server (a notebook)
+    pass
+
 TITLE = "Great Game: influence in Central Asia"
-PLAY_INTERVAL_MS = 150
 MARKED_EVENTS = ("us_afghanistan_withdrawal_2021", "ukraine_war_2022",
                  "china_engagement_surge_2024", "china_central_asia_treaty_2025")
 """Events marked on the regional chart when they fire (plus any event after 2025)."""
-TILE_HEIGHT_PX = 380
-"""Height of a tile's content: SolaraViz's grid tiles are 10 rows of 30 px plus margins."""
-DPI = 110
-FIGSIZE = (7.2, 4.4)
-"""Inches: the shape of a tile (about 600 x 380 px at 1600 px wide), so charts fill it."""
+MARK_LABELS: dict[str, str] = {
+    "us_afghanistan_withdrawal_2021": "US leaves",
+    "ukraine_war_2022": "Ukraine war",
+    "china_engagement_surge_2024": "China doubles",
+    "china_central_asia_treaty_2025": "Treaty",
+    "anti_china_backlash_2026": "Backlash",
+    "china_security_push_2026": "China security",
+    "eu_corridor_push_2026": "EU corridor",
+    "kyrgyz_debt_crisis": "Debt crisis",
+    "russia_turns_back_2027": "Russia returns",
+    "us_minerals_push_2026": "US minerals",
+}
+"""Short names of marked events: a label on the chart runs down from the top, so it must
+stay above the lines (the log has the full names)."""
+SPEEDS: dict[str, int] = {"Slow": 800, "Normal": 300, "Fast": 60}
+"""Play speed -> milliseconds between frames (Mesa's play interval)."""
+STEP_SIZES: dict[str, int] = {"1 quarter": 1, "1 year": 4}
+"""What one Step (or one frame of play) advances -> quarters (Mesa's render interval)."""
+LOG_LINES = 40
 
 
 # --------------------------------------------------------------------------- inputs
 
-def model_params(model: ClassroomModel) -> dict:
-    """SolaraViz inputs for a model: picker, run, event switches, sliders, in force values.
+def model_params(model: ClassroomModel) -> dict[str, Any]:
+    """The settings that rebuild `model` (`ClassroomModel(**model_params(model))`).
 
-    Every slider's range, step and meaning come from `sim.app.classroom.controls` (and so from
-    `sim.world.vocabulary`) for the shipped scenario; its value is the one the current model runs
-    with, or the value asked for if it was refused (the log tile says why). Switches list
-    all the shipped scenario's events, the ones switched off too.
+    The scenario, the run, every switch and every slider's value in force, except that a
+    slider whose value was refused keeps the value asked for (the log tile says why).
     """
-    scenario, values, rejected = model.built.base, model.built.values, model.built.rejected
-    params: dict = {
-        "scenario": {"type": "Select", "label": "Scenario", "value": scenario.name,
-                     "values": scenario_names()},
-        # SolaraViz reads fixed values and the sliders' first values once, when the page
-        # opens (always on the baseline), and afterwards only what the teacher moves: a
-        # slider still at the baseline's value is untouched (see `sim.app.classroom.build`).
-        "sliders_from": DEFAULT_SCENARIO,
-        "replication": {"type": "SliderInt", "label": "Random run (seed)",
-                        "value": model.replication, "min": 0, "max": N_RUNS - 1, "step": 1},
-    }
-    for key, label in event_switches(scenario):
-        params[key] = {"type": "Checkbox", "label": label, "value": bool(values[key])}
-    for c in controls(scenario):
-        value = rejected.get(c.key, values[c.key])  # a refused value stays where it was put
-        params[c.key] = {"type": "SliderFloat", "label": c.label, "value": value,
-                         "min": c.min, "max": c.max, "step": c.step}
-    return params
+    values, rejected = model.built.values, model.built.rejected
+    out: dict[str, Any] = {"scenario": model.built.base.name, "replication": model.replication}
+    out |= {k: rejected.get(k, v) for k, v in values.items()}
+    return out
+
+
+def stop_index(control: Control, value: float) -> int:
+    """Position of `value` among the slider's stops (the nearest one if it is not a stop)."""
+    stops = slider_stops(control)
+    return min(range(len(stops)), key=lambda i: (abs(stops[i] - value), i))
+
+
+def value_text(value: float) -> str:
+    """A slider's value as the page shows it (four significant digits)."""
+    return f"{value:.4g}"
 
 
 # --------------------------------------------------------------------------- charts
-
-def _years(quarters: list[str]) -> np.ndarray:
-    return np.array([parse_quarter(q) / 4.0 for q in quarters]) + 0.25
-
 
 def _period(model: ClassroomModel) -> tuple[float, float]:
     return model.scenario.start / 4.0, (model.scenario.end + 1) / 4.0
@@ -106,157 +125,41 @@ def _marks(model: ClassroomModel) -> list[tuple[float, str]]:
         ev = events.get(eid)
         if kind == "start" and ev and (eid in MARKED_EVENTS or ev.quarter > parse_quarter(
                 HISTORY_END)):
-            out.append((parse_quarter(quarter) / 4.0 + 0.125, event_label(ev)))
+            out.append((parse_quarter(quarter) / 4.0 + 0.125,
+                        MARK_LABELS.get(eid, event_label(ev)[:14])))
     return out
 
 
-def _time_axis(ax, first: float, last: float, ticks: int) -> None:
-    ax.set_xlim(first, last)
-    ax.xaxis.set_major_locator(MultipleLocator(ticks))
-    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x:.0f}")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+def ghost(model: ClassroomModel) -> dict | None:
+    """The unchanged scenario's history (same seed) when the model's settings differ."""
+    if not model.changed:
+        return None
+    return unchanged_history(model.built.base.name, model.replication)
 
 
-def _projection(ax, first: float, last: float) -> None:
-    x = parse_quarter(HISTORY_END) / 4.0 + 0.25
-    if first < x < last:
-        ax.axvline(x, color="0.2", lw=0.8, ls=":", zorder=3)
-
-
-def region_figure(model: ClassroomModel) -> Figure:
-    """Stacked regional shares from the start to the current quarter, on the whole period."""
-    h = model.history()
+def region_svg(model: ClassroomModel, unchanged: dict | None = None) -> str:
+    """The regional chart of `model` now, with the unchanged scenario as a ghost if given."""
     w = model.world
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    ax = fig.subplots()
-    first, last = _period(model)
-    x, region = _years(h["quarters"]), h["region"]
-    if len(x) == 1:  # only the start: show it as a thin slab
-        x, region = np.append(x, x + 0.25), np.repeat(region, 2, axis=0)
-    order = list(range(w.n_partners))
-    ax.stackplot(x, region.T[order], colors=[power_colour(w.partners[j]) for j in order],
-                 labels=[power_label(w.partners[j]) for j in order], alpha=0.9,
-                 edgecolor="white", linewidth=0.4)
-    _time_axis(ax, first, last, 5)
-    ax.set_ylim(0, 1)
-    ax.yaxis.set_major_locator(MultipleLocator(0.25))
-    ax.axvline(x[-1], color="black", lw=1.2)
-    _projection(ax, first, last)
-    for xm, label in _marks(model):
-        ax.axvline(xm, color="black", lw=0.7, ls=(0, (4, 3)), alpha=0.6)
-        ax.text(xm - 0.12, 0.98, label, fontsize=7.5, va="top", ha="right", rotation=90,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                      "alpha": 0.75})
-    shares = h["region"][-1]
-    ax.set_title(f"Central Asia: share of influence, {model.quarter_label}", loc="left",
-                 fontsize=11)
-    handles = [Patch(color=power_colour(w.partners[j]),
-                     label=f"{power_label(w.partners[j])} {shares[j]:.0%}")
-               for j in reversed(order)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
-              frameon=False)
-    ax.tick_params(labelsize=8.5)
-    return fig
+    return charts.region_chart(model.history(), w.partners, _period(model), model.quarter_label,
+                               model.quarters_done, _marks(model), unchanged)
 
 
-def states_figure(model: ClassroomModel) -> Figure:
-    """Small multiples: each state's shares by power, start to the current quarter."""
-    h = model.history()
+def states_svg(model: ClassroomModel, unchanged: dict | None = None) -> str:
+    """The chart of shares by state of `model` now."""
     w = model.world
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = fig.subplots(2, 3, sharex=True, sharey=True).ravel()
-    first, last = _period(model)
-    x, shares = _years(h["quarters"]), h["states"]
-    if len(x) == 1:  # only the start: show it as a short segment
-        x, shares = np.append(x, x + 0.25), np.repeat(shares, 2, axis=0)
-    top = min(1.0, np.ceil(float(shares.max()) * 10 + 0.5) / 10)
-    for s, (ax, state) in enumerate(zip(axes, w.states, strict=False)):
-        for j, partner in enumerate(w.partners):
-            ax.plot(x, shares[:, j, s], color=power_colour(partner), lw=1.6,
-                    label=power_label(partner))
-        ax.set_title(state.capitalize(), fontsize=9.5, pad=3)
-        _time_axis(ax, first, last, 10)
-        ax.set_ylim(0, top)
-        ax.grid(axis="y", color="0.9", lw=0.6)
-        ax.axvline(x[-1], color="black", lw=0.8)
-        _projection(ax, first, last)
-        ax.tick_params(labelsize=7.5)
-    for ax in axes[len(w.states):]:
-        ax.set_axis_off()
-    if len(w.states) < len(axes):
-        axes[-1].legend(*axes[0].get_legend_handles_labels(), loc="center", fontsize=8.5,
-                        frameon=False, title=f"Share by state, {model.quarter_label}",
-                        title_fontsize=8.5)
-    return fig
+    return charts.states_chart(model.history(), w.partners, w.states, _period(model),
+                               model.quarter_label, model.quarters_done, unchanged)
 
 
-SHORT_CORRIDORS: dict[str, str] = {
-    "China-Europe rail via Kazakhstan": "China–Europe rail",
-    "Middle Corridor (Trans-Caspian)": "Middle Corridor",
-    "China-Kyrgyzstan-Uzbekistan railway": "China–Kyrg.–Uzb. railway",
-    "Central Asia-China gas pipeline": "Gas pipeline to China",
-}
-"""Corridor names of `sim.output.maps`, shortened for the map legend."""
-
-LABEL_SIDE: dict[str, str] = {
-    "kazakhstan": "below", "kyrgyzstan": "right", "uzbekistan": "left",
-    "tajikistan": "right", "turkmenistan": "below",
-}
-"""Where each state's label goes around its capital (the three southern capitals are close)."""
-
-
-def map_figure(model: ClassroomModel) -> Figure:
-    """The region, each state coloured by its leading power, discs sized by GDP."""
+def map_svg(model: ClassroomModel) -> str:
+    """The map of `model` now: states coloured by their leading power."""
     w = model.world
     leaders = {s: lead for s, lead in model.leading().items() if s != "region"}
-    colours = {p: power_colour(p) for p in w.partners}
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
-    ax = fig.subplots()
-    sizes = dict(zip(w.states, w.gdp, strict=True))
-    plot_region_map(leaders, colours, ax=ax, sizes=sizes, corridors=True)
-    for text in list(ax.texts):  # replace the capitals' labels with compact ones
-        if isinstance(text, Annotation):
-            text.remove()
-    total = float(sum(sizes.values()))
-    for s, state in enumerate(w.states):
-        if state not in CAPITALS:
-            continue
-        _, lat, lon = CAPITALS[state]
-        j = w.partners.index(leaders[state])
-        r = (250 + 2500 * sizes[state] / total) ** 0.5 / 2 + 3  # disc radius, points
-        dx, dy, ha, va = {"below": (0, -r, "center", "top"), "right": (r, 0, "left", "center"),
-                          "left": (-r, 0, "right", "center")}[LABEL_SIDE.get(state, "below")]
-        ax.annotate(f"{state.capitalize()}\n{power_label(leaders[state])} "
-                    f"{w.state_influence[j, s]:.0%}", (lon, lat), xytext=(dx, dy),
-                    textcoords="offset points", ha=ha, va=va, fontsize=8, zorder=4,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                          "alpha": 0.75})
-    ax.set_xticks([])
-    ax.set_yticks([])
-    legend = ax.get_legend()
-    if legend is not None:  # the same entries, with display names and shorter corridor names
-        handles, names = legend.legend_handles, [x.get_text() for x in legend.get_texts()]
-        names = [("led by " + power_label(n[7:])) if n.startswith("led by ") else
-                 SHORT_CORRIDORS.get(n, n) for n in names]
-        legend.remove()
-        ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5,
-                  frameon=False, borderaxespad=0)
-    ax.set_title(f"Leading power by state, {model.quarter_label} (disc: GDP)", loc="left",
-                 fontsize=11)
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    ax.tick_params(labelsize=7)
-    return fig
+    shares = {s: float(w.state_influence[w.partners.index(leaders[s]), i])
+              for i, s in enumerate(w.states)}
+    gdp = {s: float(g) for s, g in zip(w.states, w.gdp, strict=True)}
+    return charts.map_chart(leaders, shares, gdp, model.quarter_label, model.quarters_done)
 
-
-def png(fig: Figure) -> bytes:
-    """A figure as PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-# --------------------------------------------------------------------------- components
 
 def region_summary(model: ClassroomModel) -> str:
     """Regional shares now, as `china=0.2431 russia=...` (a data attribute for tests)."""
@@ -264,131 +167,267 @@ def region_summary(model: ClassroomModel) -> str:
     return " ".join(f"{p}={v:.4f}" for p, v in zip(w.partners, w.region_influence, strict=True))
 
 
+# --------------------------------------------------------------------------- tiles
+
 @solara.component
-def Chart(model: ClassroomModel, draw: Callable[[ClassroomModel], Figure], name: str):
-    """A figure as an image scaled to its tile, redrawn when the model steps."""
-    update_counter.get()
-    data = solara.use_memo(lambda: png(draw(model)), [model, model.quarters_done])
-    src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    solara.HTML(tag="div", unsafe_innerHTML=(
-        f'<img src="{src}" alt="{html.escape(name)}" data-chart="{name}" data-step='
-        f'"{model.quarters_done}" data-shares="{region_summary(model)}" style="width:100%;'
-        f'max-height:{TILE_HEIGHT_PX}px;object-fit:contain;object-position:left top;'
-        'display:block">'),
-        style="width:100%")
+def Chart(model: ClassroomModel, draw: Callable[..., str], tick: int, with_ghost: bool = True):
+    """One chart tile, redrawn when the model steps (and only then).
+
+    `tick` (Mesa's update counter) changes on every Step, so the tile renders again.
+    """
+    unchanged = solara.use_memo(lambda: ghost(model) if with_ghost else None, [model])
+    svg = solara.use_memo(lambda: draw(model, unchanged) if with_ghost else draw(model),
+                          [model, model.quarters_done])
+    solara.HTML(tag="div", unsafe_innerHTML=svg, classes=["gg-tile"])
 
 
 KIND_STYLE = {
     "event": ("event", "#2f5fa8"),
-    "end": ("ends", "#777777"),
-    "shift": ("tilt", "#4a8a3a"),
-    "lead": ("lead", "#d1352b"),
+    "end": ("ends", "#666666"),
+    "shift": ("tilt", "#3f7a30"),
+    "lead": ("lead", "#c22f26"),
 }
 
 
 @solara.component
-def LogPanel(model: ClassroomModel):
-    """Scenario, problems with the settings, and the log, newest first."""
-    update_counter.get()
+def LogPanel(model: ClassroomModel, tick: int = 0):
+    """Scenario, problems with the settings, and the log, newest first (`tick`: see Chart)."""
     rows = []
-    for line in reversed(model.log[-40:]):
+    for line in reversed(model.log[-LOG_LINES:]):
         tag, colour = KIND_STYLE.get(line.kind, (line.kind, "#444"))
         rows.append(
-            f'<tr><td style="white-space:nowrap;vertical-align:top;padding:1px 6px 1px 0">'
-            f'{line.quarter}</td><td style="vertical-align:top;padding:1px 6px 1px 0">'
-            f'<span style="background:{colour};color:white;border-radius:3px;'
-            f'padding:0 4px;font-size:11px">{tag}</span></td>'
-            f'<td style="padding:1px 0">{html.escape(line.text)}</td></tr>')
+            f'<tr><td class="gg-q">{line.quarter}</td><td class="gg-k">'
+            f'<span style="background:{colour}">{tag}</span></td>'
+            f'<td>{html.escape(line.text)}</td></tr>')
     if not rows:
-        rows.append('<tr><td style="color:#666">Press Step or ▶ to start: events and the '
+        rows.append('<tr><td class="gg-hint">Press Step or ▶ to start: events and the '
                     'largest shifts in alignment will appear here.</td></tr>')
-    problems = "".join(
-        f'<div style="background:#fff3cd;border-left:4px solid #e0a800;padding:2px 6px;'
-        f'margin:2px 0">{html.escape(p)}</div>' for p in model.problems)
-    head = (f'<div style="font-size:13px;color:#333;margin-bottom:4px"><b>'
-            f'{html.escape(model.scenario.name)}</b>: '
+    problems = "".join(f'<div class="gg-problem">{html.escape(p)}</div>'
+                       for p in model.problems)
+    head = (f'<div class="gg-head"><b>{html.escape(model.scenario.name)}</b>: '
             f'{html.escape(model.scenario.description)}</div>')
     solara.HTML(tag="div", unsafe_innerHTML=(
-        head + problems + '<div style="font-weight:600;font-size:13px;margin:6px 0 2px">'
-        'Log: events, '
-        'largest tilt shift of each quarter, changes of leader</div>'
-        '<table data-log="1" style="font-size:12.5px;border-collapse:collapse;width:100%">'
-        + "".join(rows) + "</table>"),
-        style=f"height:{TILE_HEIGHT_PX}px;overflow-y:auto;padding:4px 8px;"
-              "background:white")
+        head + problems + '<div class="gg-logtitle">Log: events, the largest tilt shift of '
+        'each quarter, changes of leader</div><table data-log="1">' + "".join(rows)
+        + "</table>"), classes=["gg-tile", "gg-log"])
 
 
 @solara.component
-def QuarterBadge(model: ClassroomModel):
-    """The current quarter, large, for the back of the room."""
-    update_counter.get()
+def QuarterBadge(model: ClassroomModel, tick: int = 0):
+    """The current quarter, large, for the back of the room (`tick`: see Chart)."""
     q = model.quarter_label
     n = model.scenario.n_quarters
     label = "start" if model.quarters_done == 0 else f"{q[:4]} Q{q[-1]}"
     solara.HTML(tag="div", unsafe_innerHTML=(
-        f'<span data-quarter="{q}" style="font-size:34px;font-weight:700;'
+        f'<span data-quarter="{q}" style="font-size:36px;font-weight:700;'
         f'letter-spacing:1px">{label}</span>'
-        f'<span style="font-size:14px;margin-left:10px;opacity:0.85">quarter '
+        f'<span style="font-size:16px;margin-left:10px;opacity:0.9">quarter '
         f'{model.quarters_done} of {n}</span>'),
         style="color:white;margin-left:24px;white-space:nowrap")
 
 
-def RegionalShares(model: ClassroomModel):
-    """Tile 1: stacked regional shares."""
-    return Chart(model, region_figure, "regional-shares")
+@solara.component
+def Live(model: ClassroomModel, side: solara.Reactive[bool]):
+    """Everything a Step changes: the bar with the quarter, and the four tiles.
+
+    The one component that listens to Mesa's update counter, so a Step is one render pass
+    (with each tile listening, a Step took one pass per tile, each over the whole page).
+    """
+    tick = update_counter.get()
+    with solara.Div(classes=["gg-live"]):
+        with solara.Div(classes=["gg-bar"]):
+            solara.Button(icon_name="mdi-menu", text=True, classes=["gg-menu"],
+                          on_click=lambda: side.set(not side.value), style={"color": "white"})
+            solara.HTML(tag="div", unsafe_innerHTML=html.escape(TITLE), classes=["gg-title"])
+            QuarterBadge(model, tick)
+        with solara.Div(classes=["gg-main"]):
+            Tiles(model, tick)
 
 
-def RegionMap(model: ClassroomModel):
-    """Tile 2: the map coloured by leading power."""
-    return Chart(model, map_figure, "map")
+@solara.component
+def Tiles(model: ClassroomModel, tick: int = 0):
+    """The four tiles, filling the window below the app bar."""
+    with solara.Div(classes=["gg-grid"]):
+        Chart(model, region_svg, tick)
+        Chart(model, map_svg, tick, with_ghost=False)
+        Chart(model, states_svg, tick)
+        LogPanel(model, tick)
 
 
-def StateShares(model: ClassroomModel):
-    """Tile 3: shares by state."""
-    return Chart(model, states_figure, "state-shares")
+# --------------------------------------------------------------------------- sidebar
+
+@solara.component
+def ScenarioControls(settings: solara.Reactive[dict]):
+    """Event switches and sliders of the scenario picked now (rebuilt when it changes)."""
+    values = settings.value
+    base = shipped(values["scenario"])
+
+    def setter(key: str, convert: Callable[[Any], Any] = lambda v: v):
+        return lambda v: settings.set({**settings.value, key: convert(v)})
+
+    with solara.Card("Events"):
+        solara.HTML(tag="div", unsafe_innerHTML="Untick an event to take it out of history.",
+                    classes=["gg-help"])
+        for key, label in event_switches(base):
+            solara.Checkbox(label=label, value=bool(values.get(key, True)),
+                            on_value=setter(key, bool))
+    by_group: dict[str, list[Control]] = {}
+    for c in controls(base):
+        by_group.setdefault(c.group, []).append(c)
+    for group in GROUPS:
+        if group in by_group:
+            SliderGroup(group, by_group[group], values, setter)
 
 
-def Log(model: ClassroomModel):
-    """Tile 4: the log."""
-    return LogPanel(model)
+@solara.component
+def SliderGroup(title: str, group: list[Control], values: dict, setter: Callable):
+    """A card of sliders, folded until opened.
+
+    Every control on the page costs time on each Step (Solara re-sends the whole widget
+    tree, about a millisecond a control), so only opened groups exist.
+    """
+    open_ = solara.use_reactive(False)
+    moved = sum(values.get(c.key, c.default) != c.default for c in group)
+    with solara.Card(classes=["gg-fold"]):
+        solara.Button(f"{'▾' if open_.value else '▸'} {title}"
+                      + (f" ({moved} changed)" if moved else ""), text=True,
+                      on_click=lambda: open_.set(not open_.value), classes=["gg-foldbtn"])
+        if not open_.value:
+            return
+        for c in group:
+            stops = slider_stops(c)
+            value = values.get(c.key, c.default)
+            solara.SliderInt(
+                f"{c.label}: {value_text(value)}", value=stop_index(c, value), min=0,
+                max=len(stops) - 1, step=1, thumb_label=False,
+                on_value=setter(c.key, lambda i, stops=stops: stops[int(i)]))
 
 
-CSS = """
-.v-navigation-drawer .v-input--checkbox { margin-top: 0 !important; padding-top: 0 !important; }
-.v-navigation-drawer .v-input--checkbox .v-messages { display: none; }
-.v-navigation-drawer .v-input--checkbox .v-input__slot { margin-bottom: 2px; }
-.v-navigation-drawer .v-input--checkbox label { font-size: 14px; }
-.v-navigation-drawer .v-input__slider .v-input__slot { flex-wrap: wrap; }
-.v-navigation-drawer .v-input__slider .v-input__slot > .v-label {
-  flex: 0 0 100%; max-width: 100%; white-space: normal; font-size: 13.5px; margin-bottom: 30px;
-}
-.v-navigation-drawer .v-input__slider .v-slider { flex: 0 0 auto; width: calc(100% - 20px);
-  margin: 0 10px; }
-.v-navigation-drawer .v-slider__thumb-label-container { display: block !important; }
-.v-navigation-drawer .v-slider__thumb-label { font-size: 10.5px; }
-.v-navigation-drawer .v-input__slider { margin-bottom: 4px; }
-.solara-autorouter-content .v-tabs-bar { display: none; }
-"""
-"""Tighter event switches, slider labels above their sliders with the value always shown, and
-no tab bar over the single page of tiles."""
+@solara.component
+def Pending(model: ClassroomModel, settings: dict, applied: dict):
+    """A note when the controls differ from what the model runs: press Reset to apply."""
+    if settings == applied:
+        return
+    what = ("the scenario " + settings["scenario"]
+            if settings["scenario"] != applied["scenario"] else "your changes")
+    solara.HTML(tag="div", unsafe_innerHTML=f"Press <b>Reset</b> to run {html.escape(what)}.",
+                classes=["gg-pending"])
+
+
+@solara.component
+def Layout(children: list | None = None):
+    """The page's own frame instead of Solara's AppLayout (`solara run` picks this up).
+
+    AppLayout re-renders its app bar and sidebar portals whenever anything in them does, so
+    every Step re-sent the 60 sidebar controls to the browser; here a Step redraws only the
+    charts, the log and the quarter.
+    """
+    return solara.Div(children=children or [], classes=["gg-root"])
 
 
 @solara.component
 def Page():
-    """The page: one model per browser tab, rebuilt by SolaraViz's Reset."""
-    initial = solara.use_memo(lambda: ClassroomModel(DEFAULT_SCENARIO), [])
+    """The page: one model and one set of controls per browser tab."""
+    start = solara.use_memo(lambda: initial_settings(DEFAULT_SCENARIO), [])
+    initial = solara.use_memo(lambda: ClassroomModel(**start), [])
     model = solara.use_reactive(initial)
+    settings = solara.use_reactive(start)
+    speed = solara.use_reactive("Normal")
+    size = solara.use_reactive("1 quarter")
+    play_ms = solara.use_reactive(SPEEDS["Normal"])
+    per_step = solara.use_reactive(1)
+    threads = solara.use_reactive(False)
+    side = solara.use_reactive(True)
     m = model.value
+    applied = solara.use_memo(lambda: dict(settings.value), [m])
     solara.Title("Great Game classroom")
     solara.Style(CSS)
-    with solara.AppBar():
-        QuarterBadge(m)
-    with solara.Sidebar(), solara.Card("How to use"):
-        # HTML, not Markdown: solara's Markdown fetches KaTeX from a CDN (offline here)
-        solara.HTML(tag="div", unsafe_innerHTML=(
-            "Press <b>Step</b> or <b>▶</b>. Pick a scenario, switch events off or move "
-            "sliders, then press <b>Reset</b>: changes apply when the model is rebuilt."),
-            style="font-size:14px")
-    SolaraViz(model, components=[(RegionalShares, 0), (RegionMap, 0), (StateShares, 0),
-                                 (Log, 0)],
-              model_params=model_params(m), name=TITLE, play_interval=PLAY_INTERVAL_MS)
+    with solara.Div(classes=["gg-app"] + ([] if side.value else ["gg-noside"])):
+        with solara.Div(classes=["gg-side"]):
+            with solara.Card("Run"):
+                ModelController(model, model_parameters=settings, play_interval=play_ms,
+                                render_interval=per_step, use_threads=threads)
+                Pending(m, settings.value, applied)
+                solara.HTML(tag="div", unsafe_innerHTML="Speed of ▶", classes=["gg-help"])
+                solara.ToggleButtonsSingle(speed.value, values=list(SPEEDS),
+                                           on_value=lambda v: (speed.set(v),
+                                                               play_ms.set(SPEEDS[v])))
+                solara.HTML(tag="div", unsafe_innerHTML="Each Step moves", classes=["gg-help"])
+                solara.ToggleButtonsSingle(size.value, values=list(STEP_SIZES),
+                                           on_value=lambda v: (size.set(v),
+                                                               per_step.set(STEP_SIZES[v])))
+                solara.FileDownload(lambda: model.value.shares_csv(),
+                                    filename=f"greatgame_{m.scenario.name}_run"
+                                             f"{m.replication}_shares.csv",
+                                    label="Download shares (CSV)", mime_type="text/csv")
+            with solara.Card("Scenario"):
+                solara.Select("Scenario", value=settings.value["scenario"],
+                              values=scenario_names(),
+                              on_value=lambda v: settings.set(switch_scenario(settings.value,
+                                                                              v)))
+                solara.SliderInt("Random run (seed)", value=settings.value["replication"],
+                                 min=0, max=N_RUNS - 1,
+                                 on_value=lambda v: settings.set({**settings.value,
+                                                                  "replication": int(v)}))
+                solara.HTML(tag="div", unsafe_innerHTML=(
+                    "Changes apply when you press <b>Reset</b>. Dashed lines on the charts "
+                    "show the scenario unchanged, with the same random run."),
+                    classes=["gg-help"])
+            ScenarioControls(settings).key(settings.value["scenario"])
+        Live(m, side)
+
+
+CSS = """
+.gg-root { height: 100vh; overflow: hidden; }
+.gg-bar { display: flex; align-items: center; height: 64px; padding: 0 16px 0 6px;
+  background: #1976d2; color: white; box-shadow: 0 2px 4px rgba(0,0,0,0.25); }
+.gg-bar .gg-title { font-size: 22px; font-weight: 500; margin-left: 6px; flex: 1 1 auto;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.gg-app { display: grid; grid-template-columns: 360px minmax(0, 1fr);
+  grid-template-rows: 64px calc(100vh - 64px); grid-template-areas: "bar bar" "side main"; }
+.gg-app.gg-noside { grid-template-columns: 0 minmax(0, 1fr); }
+.gg-noside .gg-side { display: none; }
+.gg-live { display: contents; }
+.gg-bar { grid-area: bar; }
+.gg-side { grid-area: side; overflow-y: auto; padding: 10px; background: #f5f5f5;
+  border-right: 1px solid #ddd; }
+.gg-side .v-card { margin-bottom: 10px; }
+.gg-main { grid-area: main; min-width: 0; min-height: 0; padding: 10px; }
+.gg-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+  grid-template-rows: minmax(0, 1fr) minmax(0, 1fr); gap: 10px; height: 100%; }
+.gg-tile { min-width: 0; min-height: 0; height: 100%; overflow: hidden; background: white;
+  border: 1px solid #ddd; border-radius: 4px; }
+.gg-log { overflow-y: auto; padding: 6px 10px; font-size: 16px; line-height: 1.35; }
+.gg-log .gg-head { font-size: 16px; color: #222; margin-bottom: 4px; }
+.gg-log .gg-logtitle { font-weight: 600; font-size: 16px; margin: 8px 0 4px; }
+.gg-log table { border-collapse: collapse; width: 100%; font-size: 16px; }
+.gg-log td { vertical-align: top; padding: 2px 8px 2px 0; }
+.gg-log td.gg-q { white-space: nowrap; }
+.gg-log td.gg-k span { color: white; border-radius: 3px; padding: 0 5px; font-size: 14px; }
+.gg-log .gg-hint { color: #555; }
+.gg-problem { background: #fff3cd; border-left: 4px solid #e0a800; padding: 3px 8px;
+  margin: 3px 0; }
+.gg-pending { background: #fff3cd; border-left: 4px solid #e0a800; padding: 4px 8px;
+  margin: 8px 0 2px; font-size: 15px; }
+.gg-help { font-size: 14px; color: #444; margin: 8px 0 2px; }
+.gg-side .v-card__title { font-size: 18px; padding-bottom: 4px; }
+.gg-side .v-input--checkbox { margin-top: 0 !important; padding-top: 0 !important; }
+.gg-side .v-input--checkbox .v-messages { display: none; }
+.gg-side .v-input--checkbox .v-input__slot { margin-bottom: 2px; }
+.gg-side .v-input--checkbox label { font-size: 15px; color: #222 !important; }
+.gg-side .v-input__slider .v-input__slot { flex-wrap: wrap; }
+.gg-side .v-input__slider .v-input__slot > .v-label {
+  flex: 0 0 100%; max-width: 100%; white-space: normal; font-size: 15px; margin-bottom: 4px;
+  color: #222 !important; }
+.gg-side .v-input__slider .v-slider { flex: 0 0 auto; width: calc(100% - 20px);
+  margin: 0 10px; }
+.gg-side .v-input__slider { margin-bottom: 6px; }
+.gg-side .v-btn-toggle .v-btn { font-size: 14px; text-transform: none; }
+.gg-side .v-btn { font-size: 15px; }
+.gg-side .gg-fold { padding: 0; }
+.gg-side .gg-fold > .v-card__text { padding: 2px 8px 6px; }
+.gg-side .gg-foldbtn .v-btn__content { justify-content: flex-start; }
+.gg-side .gg-foldbtn { font-size: 17px !important; text-transform: none; font-weight: 500;
+  width: 100%; justify-content: flex-start; }
+"""
+"""Tiles filling the window, a log legible from the back, sidebar labels above sliders."""
