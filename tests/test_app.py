@@ -381,7 +381,8 @@ def test_reset_with_nothing_changed_is_greatgame_run(name):
     # what the page's controls hold before anyone touches them, and so what Reset passes
     import pandas as pd
 
-    from sim.runs.runner import collect, run_one
+    from sim.runs.runner import from_model, run_one
+    from sim.runs.tables import shares_frame
 
     settings = C.initial_settings(name, replication=1)
     model = C.ClassroomModel(**settings)
@@ -389,7 +390,7 @@ def test_reset_with_nothing_changed_is_greatgame_run(name):
     assert model.scenario == load_scenario(name)
     while model.quarter < parse_quarter("2016Q2"):
         model.step()
-    mine = collect(model, 1, C.replication_seed(1)).shares
+    mine = shares_frame(from_model(model, C.replication_seed(1)), [1])
     mine = mine[mine["step"] > 1].assign(step=lambda f: f["step"] - 1).reset_index(drop=True)
     ref = run_one(load_scenario(name).with_end("2016Q2"), C.replication_seed(1),
                   replication=1).shares
