@@ -233,7 +233,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """`greatgame app`: serve the classroom page (sim/app.py) with `solara run` until stopped."""
+    """`greatgame app`: serve the classroom page (sim/app/page.py) with `solara run` until stopped."""
     import importlib.util
     import signal
     import subprocess
@@ -527,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_parsers(sub, common, fmt)
 
     a = sub.add_parser("app", formatter_class=fmt, parents=[common],
-                       help="serve the classroom web page (Mesa SolaraViz)",
+                       help="serve the classroom web page (Solara, on this machine only)",
                        description="Serve the classroom page: pick a scenario, switch events, "
                                    "move sliders, play and watch the charts and the map. "
                                    "Needs the app extra (pip install -e \".[app]\").")
