@@ -233,7 +233,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """`greatgame app`: serve the classroom page (sim/app/page.py) with `solara run` until stopped."""
+    """`greatgame app`: serve the classroom page (sim/app/page.py) with `solara run`."""
     import importlib.util
     import signal
     import subprocess
