@@ -43,7 +43,6 @@ from sim.runs.executors import (
     ExecutorInfo,
     capped_workers,
     check_scheduler,
-    default_workers,
     make_executor,
 )
 from sim.runs.sweep_worker import (
@@ -256,8 +255,10 @@ ENSEMBLE_BYTES_PER_RUN_QUARTER = 1_000
 """An ensemble batch's arrays (about 800 bytes per run and quarter measured at 400 runs)."""
 DISK_BYTES_PER_ROW = 8
 """A stored row (zstd, dictionary-encoded labels): 7.7 bytes measured."""
-RUN_QUARTERS_PER_SECOND = {"ensemble": 84_000, "mesa": 840}
-"""Per worker, roughly (docs/sweeps.md: about 1,000 and 10 runs of 84 quarters a second)."""
+RUN_QUARTERS_PER_SECOND = {"ensemble": 25_000, "mesa": 840}
+"""Per worker, roughly: 300 and 10 runs of 84 quarters a second, as measured with every
+area and quarter kept on the shared 2-core development machine (idle, the ensemble
+reaches 1,000 or more; docs/sweeps.md)."""
 
 
 @dataclass
@@ -392,6 +393,7 @@ def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     spec_path = out / SPEC_FILE
     if out.exists() and not out.is_dir():
         raise SweepFolderError(f"{out}: is a file, expected a folder for sweep results")
+    _check_not_busy(out)
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old.get("identity_hash") != plan.identity_hash():
@@ -404,6 +406,17 @@ def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
                 "or choose another --out")
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise SweepFolderError(f"{out}: exists and is not a sweep folder; choose another --out")
+
+
+def _check_not_busy(out: Path) -> None:
+    """Raise SweepBusyError if another process holds the folder's lock (takes nothing)."""
+    path = out / LOCK_FILE
+    with _held_guard:
+        mine = _held.get(str(out.resolve()))
+    if mine is not None and mine[2] == threading.get_ident() or not path.is_file():
+        return
+    with folder_lock(out):  # acquired and released at once, or SweepBusyError
+        pass
 
 
 def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
@@ -499,25 +512,23 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
     if executor == "dask" and scheduler:
         check_scheduler(scheduler)
     n_workers = 1 if executor == "serial" else capped_workers(workers)
-    notes = []
-    if workers and workers > n_workers and executor != "serial" and not scheduler:
-        notes.append(f"--workers {workers}: this machine has {default_workers()} core(s); "
-                     f"using {n_workers}")
+    asked = (workers if workers and workers > n_workers and executor != "serial"
+             and not scheduler else None)
     check_size(plan, out, n_workers, engine,
                executor="dask-remote" if executor == "dask" and scheduler else executor)
     check_folder(plan, out, resume)
     with folder_lock(out):
-        return _execute_locked(plan, out, executor, n_workers, scheduler, resume, engine,
-                               progress, max_pool_restarts, notes)
+        return _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume,
+                               engine, progress, max_pool_restarts)
 
 
-def _execute_locked(plan, out, executor, n_workers, scheduler, resume, engine, progress,
-                    max_pool_restarts, notes) -> SweepOutcome:
+def _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume, engine,
+                    progress, max_pool_restarts) -> SweepOutcome:
     prepare_folder(plan, out, resume)
     for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
         tmp.unlink()  # leftovers of a killed sweep: never renamed, so never counted
     cat = _catalogue(out)
-    notes = notes + _set_aside(out, cat.unreadable)
+    notes = _set_aside(out, cat.unreadable)
     done = _Done(plan.n_runs, (r["run_id"] for r in cat.records))
     total = plan.n_runs
     n_before = len(done)
@@ -546,6 +557,8 @@ def _execute_locked(plan, out, executor, n_workers, scheduler, resume, engine, p
     restarts = 0
     while True:
         with make_executor(executor, n_workers, scheduler) as (ex, info):
+            if asked and info.local:
+                info.requested = asked
             outcome.executor = info
             # A bounded window of chunks in flight: workers stay busy, the parent holds
             # at most `window` chunks of results, and serial runs write as they go.
