@@ -315,6 +315,16 @@ def free_disk(out: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+@functools.lru_cache(maxsize=64)
+def _shape(path: str, end: str | None) -> tuple[int, tuple[str, ...], int]:
+    """A scenario's quarters, states and number of partners (loading one takes 0.3 s)."""
+    from sim.scenario.scenarios import load_scenario
+
+    scn = load_scenario(path)
+    scn = scn.with_end(end) if end else scn
+    return scn.n_quarters, tuple(scn.world.state_names), len(scn.world.partner_names)
+
+
 def estimate(plan: SweepPlan, workers: int, engine: str = "ensemble",
              chunk: int | None = None) -> SweepCost:
     """What running every run of the plan would cost (see the constants above).
@@ -327,12 +337,12 @@ def estimate(plan: SweepPlan, workers: int, engine: str = "ensemble",
     """
     n = plan.n_runs
     chunk = chunk or plan.chunk_size or default_chunk(engine, n, workers)
-    first = plan.scenario(next(iter(plan.scenario_paths)))
-    quarters = max(plan.scenario(s).n_quarters for s in plan.scenario_paths)
+    shapes = [_shape(path, plan.end) for path in plan.scenario_paths.values()]
+    quarters = max(q for q, _, _ in shapes)
     kept_q = quarters if plan.outcomes.quarters == "all" else len(plan.outcomes.quarters)
-    areas = (["region", *first.world.state_names] if plan.outcomes.areas == "all"
+    areas = (["region", *shapes[0][1]] if plan.outcomes.areas == "all"
              else list(plan.outcomes.areas))
-    partners = len(first.world.partner_names)
+    partners = shapes[0][2]
     rows = kept_q * len(areas) * partners
     if plan.outcomes.channels:
         rows_bytes = rows * DISK_BYTES_PER_ROW * 4  # six channel shares beside the total
