@@ -361,7 +361,7 @@ def test_a_sweep_bigger_than_the_free_disk_is_refused(small, tmp_path, capsys, m
     monkeypatch.setattr(S, "free_disk", lambda out: 1000)
     out = tmp_path / "out"
     assert main(["sweep", str(small), "--out", str(out), "--executor", "serial"]) == 2
-    assert "of disk for the rows where 1,000 bytes is free" in one_line_error(capsys)
+    assert "of disk for the rows where 1 KB is free" in one_line_error(capsys)
     assert not out.exists()
 
 
@@ -431,6 +431,24 @@ def test_a_silent_listener_is_not_a_scheduler(small, tmp_path, capsys, monkeypat
                      "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert code == 2
     assert "no Dask scheduler answered at" in one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_running_scheduler_passes_the_check_and_runs_the_sweep(small, tmp_path):
+    """The address check lets a real scheduler through (its workers send rows back)."""
+    from distributed import LocalCluster
+
+    plan = load_sweep_file(small)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                      host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False,
+                                        "dashboard_address": "127.0.0.1:0"}) as cluster:
+        outcome = execute(plan, tmp_path / "remote", executor="dask",
+                          scheduler=cluster.scheduler_address)
+    assert outcome.ran == 8 and not outcome.executor.local
+    execute(plan, tmp_path / "serial", executor="serial")
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "remote"),
+                                  load_sweep(tmp_path / "serial"))
 
 
 def test_scheduler_needs_the_dask_executor(small, tmp_path, capsys):

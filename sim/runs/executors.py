@@ -118,20 +118,32 @@ def check_scheduler(address: str) -> tuple[str, int]:
         (host, port).
 
     Raises:
-        InputError: a malformed address, or nothing accepting connections there (a
-            refused connection fails at once, an unanswered one after a few seconds).
+        InputError: a malformed address, nothing accepting connections there (a refused
+            connection fails at once, an unanswered one after 5 s), or a listener that
+            does not send a Dask handshake within `SCHEDULER_TIMEOUT_SECONDS`.
     """
     m = re.fullmatch(r"(?:tcp://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})", address)
     if not m or not 0 < int(m.group(2)) < 65536:
         raise InputError(None, f"expected tcp://HOST:PORT, got {address!r}", field="--scheduler")
     host, port = m.group(1).strip("[]"), int(m.group(2))
     try:
-        with socket.create_connection((host, port), timeout=5):
-            pass
+        conn = socket.create_connection((host, port), timeout=5)
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise InputError(None, f"cannot reach a Dask scheduler at {address} ({reason}); is "
                          "it running, and is the address right?", field="--scheduler") from None
+    # A Dask scheduler speaks first (its handshake); a Client would wait on a silent
+    # listener far beyond its own timeout.
+    with conn:
+        conn.settimeout(SCHEDULER_TIMEOUT_SECONDS)
+        try:
+            spoke = bool(conn.recv(1))
+        except OSError:
+            spoke = False
+    if not spoke:
+        raise InputError(None, f"no Dask scheduler answered at {address} within "
+                         f"{SCHEDULER_TIMEOUT_SECONDS} s (something accepts connections there "
+                         "but does not speak Dask's protocol)", field="--scheduler")
     return host, port
 
 
