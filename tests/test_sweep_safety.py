@@ -309,16 +309,17 @@ parameters:
 
 
 def test_a_billion_run_sweep_is_refused_at_once_and_writes_nothing(tmp_path, capsys):
+    from sim.scenario.sweepfile import Points, RunList
+
     path = write(tmp_path, HUGE)
-    t0 = time.perf_counter()
     plan = load_sweep_file(path)
-    assert plan.n_runs == 10**9 and len(plan.runs()) == 10**9  # lazy: no list
-    assert time.perf_counter() - t0 < 2
+    assert plan.n_runs == 10**9 and len(plan.runs()) == 10**9
+    assert isinstance(plan.runs(), RunList) and isinstance(plan.points, Points)
+    assert plan.points._array is None  # the million-point sample is not even drawn
     assert plan.runs()[10**9 - 1].run_id == 10**9 - 1
     out = tmp_path / "out"
-    t0 = time.perf_counter()
     assert main(["sweep", str(path), "--out", str(out), "--executor", "serial"]) == 2
-    assert time.perf_counter() - t0 < 10
+    assert plan.points._array is None
     line = one_line_error(capsys)
     assert "too large for this machine: 1,000,000,000 runs would need about" in line
     assert "of memory" in line and "of disk" in line and "days on 1 worker" in line
@@ -373,7 +374,7 @@ def test_many_points_are_hashed_not_listed_in_sweep_json(tmp_path):
     many = load_sweep_file(write(tmp_path, body.format(n=20_000, seed=1), "a.yaml"))
     other = load_sweep_file(write(tmp_path, body.format(n=20_000, seed=2), "b.yaml"))
     ident = many.identity()["points"]
-    assert ident["count"] == 20_000 and len(json.dumps(many.identity())) < 2000
+    assert ident["count"] == 20_000 and len(json.dumps(many.identity())) < 10_000  # not 600 KB
     assert other.identity()["points"]["sha256"] != ident["sha256"]
     x = np.array([p["params.w_trade"] for p in many.points])
     assert x.shape == (20_000,) and ((x >= 0.1) & (x <= 0.3)).all()
@@ -408,13 +409,17 @@ def _free_port() -> int:
     ("tcp://127.0.0.1:99999", "--scheduler: expected tcp://HOST:PORT"),
 ])
 def test_an_unreachable_or_malformed_scheduler_exits_2_at_once(small, tmp_path, capsys,
-                                                               address, message):
+                                                               monkeypatch, address, message):
+    import distributed
+
+    def no_client(*args, **kwargs):  # the old way: a Client retrying for 20 s, then exit 1
+        raise AssertionError("a Client was tried")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
     out = tmp_path / "out"
-    t0 = time.perf_counter()
     code = main(["sweep", str(small), "--out", str(out), "--executor", "dask",
                  "--scheduler", address.format(port=_free_port())])
     assert code == 2
-    assert time.perf_counter() - t0 < 5
     assert message in one_line_error(capsys)
     assert not out.exists()
 
