@@ -210,6 +210,25 @@ def test_a_second_sweep_in_a_busy_folder_is_refused_and_a_killed_holder_frees_it
     assert "(0 now, 8 before)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_two_sweeps_started_at_once_store_each_run_once(tmp_path):
+    path = write(tmp_path, SMALL.format(reps=3, end="2017Q4", chunk=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sim", "sweep", str(path), "--out", str(out), "--executor",
+           "serial"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "another sweep is running in this folder" in refused or "--resume" in refused
+    df = load_sweep(out)
+    assert sorted(df.run_id.unique()) == list(range(12))
+    assert not df.duplicated(["run_id", "step", "area", "power"]).any()
+    assert len(list((out / "runs").glob("part-*.parquet"))) == 12
+
+
 def test_the_lock_is_reentrant_in_one_thread_and_refused_to_another(tmp_path):
     import threading
 
