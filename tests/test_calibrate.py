@@ -319,3 +319,30 @@ def test_fast_facts_equal_the_mesa_runs(baseline):
     mesa = run_batch(baseline, seeds)
     fast, slow = check_facts(shares, metrics), check_facts(mesa.shares, mesa.metrics)
     pd.testing.assert_frame_equal(fast, slow)
+
+
+@pytest.mark.slow
+def test_a_fit_worse_than_the_installed_one_is_said_and_never_installed(tmp_path, capsys,
+                                                                         monkeypatch):
+    """The installed size elasticity (about 0.001) lies outside the range searched here."""
+    import shutil
+
+    import sim.scenario.scenarios as scenarios_module
+
+    shipped = scenarios_dir()
+    copy = tmp_path / "scenarios"
+    shutil.copytree(shipped, copy)  # --install must never touch the shipped layer
+    monkeypatch.setattr(scenarios_module, "scenarios_dir", lambda: copy)
+    layer = R.layer_path(copy, "central_asia")
+    before = layer.read_text()
+    installed = C.current_value(load_scenario("baseline"), "params.size_elasticity")
+    assert not 0.3 <= installed <= 1.5
+    args = ["calibrate", "--budget", "6", *TINY, "--starts", "1", "--params",
+            "params.size_elasticity=0.3:1.5"]
+    assert main([*args, "--install", "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "warning: the installed calibration fits better than this one" in err
+    assert "not installed: the installed calibration fits better" in err
+    assert "**Warning:** the installed calibration fits better" in (
+        tmp_path / "a" / "summary.md").read_text()
+    assert layer.read_text() == before

@@ -118,6 +118,12 @@ class Outcome:
         return [f.path for f in self.settings.free]
 
     @property
+    def worse_than_installed(self) -> bool:
+        """True when the installed calibration's values fit better than the fitted point."""
+        inst = self.installed
+        return inst is not None and math.isfinite(inst.loss) and inst.loss < self.best.loss
+
+    @property
     def facts_pass(self) -> bool:
         """True when the fitted point passes every stylized fact (or none was checked)."""
         return self.facts is None or bool(self.facts.passed.all())
@@ -464,9 +470,10 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     free, names = settings.free, [f.path for f in settings.free]
     start_vals = [float(np.clip(v, f.lo, f.hi))
                   for f, v in zip(free, uncalibrated_values(scenario, names), strict=True)]
+    # The installed values are evaluated even outside the fit ranges (a fit with narrower
+    # --params ranges): whether this fit is better than the one in use decides --install.
     installed_vals = [current_value(layered, n) for n in names]
-    if backtest or point_key(installed_vals) == point_key(start_vals) or not all(
-            f.lo <= v <= f.hi for f, v in zip(free, installed_vals, strict=True)):
+    if backtest or point_key(installed_vals) == point_key(start_vals):
         installed_vals = None
     seeds = derive_seeds(settings.seed, settings.replications)
     ident = identity(settings, scenario.with_overrides(dict(zip(names, start_vals,

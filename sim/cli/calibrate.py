@@ -166,6 +166,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     text = R.layer_text(outcome, date, command, R.read_layer_entries(installed))
     _write_text(out / f"{world}.yaml", text)
     summary = R.summary_markdown(outcome, params, fit, bt, date, command)
+    worse = (f"the installed calibration fits better than this one (loss "
+             f"{outcome.installed.loss:.4f} < {outcome.best.loss:.4f}); it stays installed "
+             "(--install refuses this fit): try a larger --budget, more --replications or "
+             "wider --params ranges" if outcome.worse_than_installed else None)
+    if worse:
+        summary = summary.rstrip("\n") + f"\n\n**Warning:** {worse}.\n"
     _write_text(out / "summary.md", summary)
 
     inst = outcome.installed
@@ -173,6 +179,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           + (f" (installed before: {inst.loss:.4f})" if inst else "")
           + f"; {len(outcome.log.evals)} points, "
           f"{outcome.fresh} evaluated now, {outcome.seconds:.0f} s")
+    if worse:
+        print(f"warning: {worse}", file=sys.stderr)
     print(R._md_table(params[["parameter", "before", "fitted", "fit_min", "fit_max",
                               "identification"]], ".4g"))
     if outcome.facts is not None:
@@ -190,7 +198,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               "percentage points for shares, percent for trade)")
         print(R._md_table(R.backtest_display(bt)))
         print(f"lowest mean error on China's trade share: {R.backtest_winner(bt)}")
-    if args.install and inst is not None and inst.loss < outcome.best.loss:
+    if args.install and outcome.worse_than_installed:
         _err(f"not installed: the installed calibration fits better ({inst.loss:.4f} < "
              f"{outcome.best.loss:.4f}); try a larger --budget or more --replications")
         print(f"report: {out / 'summary.md'}")

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from sim.cli.main import _err
@@ -47,14 +48,14 @@ def _save(fig, path: Path) -> None:
 
 def _execute(plan, out: Path, args, desc: str):
     """Run a plan with a progress bar; Ctrl-C leaves finished chunks saved."""
-    from sim.runs.sweep import SweepFolderError, execute
+    from sim.runs.sweep import SweepFolderError, SweepSizeError, execute
 
     update, close = _progress_bar(desc)
     try:
-        return execute(plan, out, executor=args.executor, workers=args.workers,
-                       scheduler=args.scheduler, resume=args.resume, progress=update,
-                       engine=args.engine)
-    except SweepFolderError as e:
+        outcome = execute(plan, out, executor=args.executor, workers=args.workers,
+                          scheduler=args.scheduler, resume=args.resume, progress=update,
+                          engine=args.engine)
+    except (SweepFolderError, SweepSizeError) as e:
         raise _UsageError(str(e)) from None
     except KeyboardInterrupt:
         close()
@@ -66,25 +67,74 @@ def _execute(plan, out: Path, args, desc: str):
         raise
     finally:
         close()
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return outcome
 
 
 class _UsageError(ValueError):
     """Bad input found here (folder clash, bad outcome): one line, exit 2."""
 
 
+def _check_request(plan, out: Path, args):
+    """Refuse what cannot run before anything is written: returns the cost estimate."""
+    from sim.runs import sweep as S
+    from sim.runs.executors import capped_workers, check_scheduler, default_workers
+
+    if args.scheduler and args.executor != "dask":
+        raise _UsageError(f"--scheduler needs --executor dask (got --executor {args.executor})")
+    if args.executor == "dask" and args.scheduler:
+        check_scheduler(args.scheduler)  # an InputError: exit 2 at once
+    workers = 1 if args.executor == "serial" else capped_workers(args.workers)
+    if args.workers and args.workers > workers and args.executor != "serial" \
+            and not args.scheduler:
+        print(f"note: --workers {args.workers}: this machine has {default_workers()} "
+              f"core(s); using {workers}", file=sys.stderr)
+    try:
+        S.check_folder(plan, out, args.resume)
+        return S.check_size(plan, out, workers, args.engine,
+                            executor="dask-remote" if args.scheduler else args.executor)
+    except (S.SweepFolderError, S.SweepSizeError) as e:
+        raise _UsageError(str(e)) from None
+
+
+@contextmanager
+def _locked(out: Path):
+    """Hold the sweep folder's lock for the whole command: runs, manifest and summary."""
+    from sim.runs import sweep as S
+
+    lock = S.folder_lock(out)
+    try:
+        lock.__enter__()
+    except S.SweepBusyError as e:
+        raise _UsageError(str(e)) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a sweep file."""
-    from sim.output.sweep_plots import plot_outcome_vs_parameters, plot_sweep_bands
-    from sim.runs import sweep as S
     from sim.scenario.sweepfile import load_sweep_file
 
     plan = load_sweep_file(args.sweep, replications=args.replications, seed=args.seed,
                            out=args.out)
     out = Path(plan.out)
     started = time.time()
+    cost = _check_request(plan, out, args)
     print(f"sweep {plan.name}: {len(plan.scenario_paths)} scenario(s) x {len(plan.points)} "
           f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
-          f"executor {args.executor}, engine {args.engine}", file=sys.stderr)
+          f"executor {args.executor}, engine {args.engine}; all runs need {cost.describe()}",
+          file=sys.stderr)
+    with _locked(out):
+        return _sweep_locked(plan, out, args, started)
+
+
+def _sweep_locked(plan, out: Path, args, started: float) -> int:
+    from sim.output.sweep_plots import plot_outcome_vs_parameters, plot_sweep_bands
+    from sim.runs import sweep as S
+
     outcome = _execute(plan, out, args, plan.name)
     S.write_manifest(plan, out, outcome, started, command=sys.argv)
 

@@ -7,18 +7,27 @@ it holds, failed ones included. The parent never holds more than the chunks in f
 sweep started again with `resume=True` reads which runs are done from the parts and runs
 only the rest. `load_sweep` reads the results back. Numbers depend only on each run's
 scenario, parameters and seed, never on the worker or the order.
+
+A run is never counted twice: while a sweep runs it holds a lock on its folder
+(`folder_lock`; a second sweep there is refused), its pool workers die with it, and
+readers keep one copy of each run whatever parts lie in the folder (`_catalogue`). A sweep
+too large for this machine is refused before it writes anything (`check_size`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fcntl
 import functools
 import json
 import os
+import socket
+import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +39,16 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sim.runs.executors import ExecutorInfo, default_workers, make_executor
+from sim.runs.executors import (
+    ExecutorInfo,
+    capped_workers,
+    check_scheduler,
+    make_executor,
+)
 from sim.runs.runner import ENGINES
 from sim.runs.sweep_worker import (
+    META_KEY,
     ChunkTask,
-    part_records,
     run_chunk,
     store_chunk,
     write_part,
@@ -42,10 +56,20 @@ from sim.runs.sweep_worker import (
 from sim.scenario.sweepfile import RunSpec, SweepPlan
 
 SPEC_FILE = "sweep.json"
+LOCK_FILE = ".sweep.lock"
+"""Held (`fcntl.flock`) by the process running a sweep in the folder; holds its pid."""
 
 
 class SweepFolderError(ValueError):
     """The output folder holds something else (another sweep, or unrelated files)."""
+
+
+class SweepBusyError(SweepFolderError):
+    """Another process is running a sweep in the folder."""
+
+
+class SweepSizeError(ValueError):
+    """The sweep cannot run on this machine: it would need more memory or disk than there is."""
 
 
 DEFAULT_CHUNK = {"mesa": 25, "ensemble": 1000}
@@ -61,15 +85,64 @@ def default_chunk(engine: str, n_runs: int, workers: int) -> int:
 
 # --------------------------------------------------------------------------- storage
 
-def done_records(out: Path) -> list[dict[str, Any]]:
-    """Run records of every complete part in a sweep folder."""
+@dataclass
+class _Catalogue:
+    """What a sweep folder holds, each run once.
+
+    `records` has one record per run id: the first part (by name) that ran it wins, and a
+    part where it succeeded beats one where it failed. `parts` lists the parts with rows
+    to read, each with the run ids whose rows to keep from it (None: all of its rows).
+    Two parts hold the same run when chunks were cut differently, e.g. by workers that
+    outlived a killed sweep while a resume ran; their rows are identical, so which copy
+    is kept does not matter, only that one is.
+    """
+
+    records: list[dict[str, Any]]
+    parts: list[tuple[Path, set[int] | None]]
+    unreadable: list[Path]
+
+
+def _catalogue(out: Path) -> _Catalogue:
     runs = out / "runs"
     if not runs.is_dir():
-        return []
-    recs = []
+        return _Catalogue([], [], [])
+    owner: dict[int, tuple[int, dict[str, Any]]] = {}
+    seen: list[tuple[Path, int, list[dict[str, Any]]]] = []
+    unreadable = []
     for part in sorted(runs.glob("part-*.parquet")):
-        recs.extend(part_records(part))
-    return recs
+        try:
+            meta = pq.read_metadata(part)
+        except (OSError, pa.ArrowException):  # truncated by a crash before parts were synced
+            unreadable.append(part)
+            continue
+        recs = json.loads((meta.metadata or {}).get(META_KEY, b"[]"))
+        i = len(seen)
+        seen.append((part, meta.num_rows, recs))
+        for r in recs:
+            prev = owner.get(r["run_id"])
+            if prev is None or (prev[1].get("status") != "ok" and r.get("status") == "ok"):
+                owner[r["run_id"]] = (i, r)
+    parts = []
+    for i, (part, n_rows, recs) in enumerate(seen):
+        ok = {r["run_id"] for r in recs if r.get("status") == "ok"}
+        mine = {k for k in ok if owner[k][0] == i}
+        if n_rows and mine:
+            parts.append((part, None if mine == ok else mine))
+    return _Catalogue([owner[k][1] for k in sorted(owner)], parts, unreadable)
+
+
+def done_records(out: Path) -> list[dict[str, Any]]:
+    """Run records of a sweep folder, one per run (by run id), whatever parts lie there."""
+    return _catalogue(Path(out)).records
+
+
+def _read_part(part: Path, keep: set[int] | None, columns: list[str] | None = None) -> pa.Table:
+    table = pq.read_table(part, columns=columns)
+    if keep is not None:
+        ids = table["run_id"] if "run_id" in table.column_names else pq.read_table(
+            part, columns=["run_id"])["run_id"]
+        table = table.filter(pc.is_in(ids, value_set=pa.array(sorted(keep), pa.int64())))
+    return table
 
 
 def load_sweep(path: str | Path, as_dataset: bool = False) -> pd.DataFrame | ds.Dataset:
@@ -77,16 +150,80 @@ def load_sweep(path: str | Path, as_dataset: bool = False) -> pd.DataFrame | ds.
 
     Rows are sorted by run_id, step, area and power. Columns: run_id, scenario, point,
     replication, seed, quarter, step, area, power, share (and channel shares if kept),
-    then one column per varied parameter.
+    then one column per varied parameter. Each run's rows appear once, even where two
+    parts hold the run.
     """
-    parts = _parts(Path(path))
+    parts = _catalogue(Path(path)).parts
     if as_dataset:
-        return ds.dataset([str(p) for p in parts], format="parquet")
+        whole = ds.dataset([str(p) for p, keep in parts if keep is None], format="parquet")
+        partial = [_read_part(p, keep) for p, keep in parts if keep is not None]
+        if not partial:
+            return whole
+        # Only parts cut across another's runs (rare) are read into memory, filtered.
+        rest = ds.dataset(pa.concat_tables(partial, promote_options="default"))
+        return ds.dataset([whole, rest]) if whole.files else rest
     if not parts:
         return pd.DataFrame()
-    df = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
+    df = pd.concat([_read_part(p, keep).to_pandas() for p, keep in parts], ignore_index=True)
     return df.sort_values(["run_id", "step", "area", "power"], kind="stable").reset_index(
         drop=True)
+
+
+# --------------------------------------------------------------------------- the lock
+
+_held: dict[str, list] = {}  # folder -> [fd, depth, thread id]
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def folder_lock(out: str | Path) -> Iterator[None]:
+    """Hold a sweep folder's lock, creating the folder if needed; re-entrant in a thread.
+
+    The lock is `fcntl.flock` on `LOCK_FILE`, which then names this process. The system
+    releases it when the process ends, however it ends, so a sweep killed with SIGKILL
+    leaves no stale lock. (flock may not be shared between machines on network disks.)
+
+    Raises:
+        SweepBusyError: another process (or thread) holds it; the message says which.
+    """
+    out = Path(out)
+    key = str(out.resolve())
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None and held[2] == threading.get_ident():
+            held[1] += 1
+        elif held is not None:
+            raise SweepBusyError(f"{out}: another sweep in this process is running in this "
+                                 "folder; wait for it to finish or choose another --out")
+    if held is not None:
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 500, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise SweepBusyError(f"{out}: another sweep is running in this folder "
+                             f"({holder or 'a process that has not yet said its pid'}); "
+                             "wait for it to finish, or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+    with _held_guard:
+        _held[key] = [fd, 1, threading.get_ident()]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            del _held[key]
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -102,18 +239,171 @@ class SweepOutcome:
     seconds: float = 0.0
     executor: ExecutorInfo | None = None
     interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+    """Things the user should know (workers capped, unreadable parts set aside)."""
 
 
-def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
-    """Check the output folder and record the sweep's identity in it.
+# --------------------------------------------------------------------------- size
+
+PARENT_BYTES_PER_RUN = 1_000
+"""The parent's memory per run: its record read back from the parts (560-710 bytes
+measured), its done flag, its final shares for the chart. The summary adds 4 bytes per
+kept regional share."""
+WORKER_BASE_BYTES = 200 * 2**20
+"""A worker process with the model imported."""
+ENSEMBLE_BYTES_PER_RUN_QUARTER = 1_000
+"""An ensemble batch's arrays (about 800 bytes per run and quarter measured at 400 runs)."""
+DISK_BYTES_PER_ROW = 8
+"""A stored row (zstd, dictionary-encoded labels): 7.7 bytes measured."""
+RUN_QUARTERS_PER_SECOND = {"ensemble": 25_000, "mesa": 840}
+"""Per worker, roughly: 300 and 10 runs of 84 quarters a second, as measured with every
+area and quarter kept on the shared 2-core development machine (idle, the ensemble
+reaches 1,000 or more; docs/sweeps.md)."""
+
+
+@dataclass
+class SweepCost:
+    """What a sweep would cost to run: memory, disk and time (rough estimates)."""
+
+    runs: int
+    workers: int
+    chunk: int
+    parent_bytes: int
+    worker_bytes: int
+    disk_bytes: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line: memory, disk and time."""
+        return (f"about {_size(self.parent_bytes)} of memory here, "
+                f"{_size(self.worker_bytes)} per worker, {_size(self.disk_bytes)} of disk and "
+                f"{_duration(self.seconds)} on {self.workers} worker(s)")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.3g} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def _duration(sec: float) -> str:
+    for unit, length in (("days", 86400), ("h", 3600), ("min", 60)):
+        if sec >= 2 * length:
+            return f"{sec / length:,.0f} {unit}"
+    return f"{max(sec, 1):.0f} s"
+
+
+def available_memory() -> int:
+    """Memory available to start new work (MemAvailable), in bytes."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def free_disk(out: Path) -> int:
+    """Free bytes on the disk that holds (or will hold) `out`."""
+    here = Path(out).absolute()
+    while not here.exists():
+        here = here.parent
+    st = os.statvfs(here)
+    return st.f_bavail * st.f_frsize
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(path: str, end: str | None) -> tuple[int, tuple[str, ...], int]:
+    """A scenario's quarters, states and number of partners (loading one takes 0.3 s)."""
+    from sim.scenario.scenarios import load_scenario
+
+    scn = load_scenario(path)
+    scn = scn.with_end(end) if end else scn
+    return scn.n_quarters, tuple(scn.world.state_names), len(scn.world.partner_names)
+
+
+def estimate(plan: SweepPlan, workers: int, engine: str = "ensemble",
+             chunk: int | None = None) -> SweepCost:
+    """What running every run of the plan would cost (see the constants above).
+
+    Args:
+        plan: The plan (its scenarios are loaded to count quarters and areas).
+        workers: Worker processes.
+        engine: `ensemble` or `mesa`.
+        chunk: Runs per task (default: as `execute` would choose).
+    """
+    n = plan.n_runs
+    chunk = chunk or plan.chunk_size or default_chunk(engine, n, workers)
+    shapes = [_shape(path, plan.end) for path in plan.scenario_paths.values()]
+    quarters = max(q for q, _, _ in shapes)
+    kept_q = quarters if plan.outcomes.quarters == "all" else len(plan.outcomes.quarters)
+    areas = (["region", *shapes[0][1]] if plan.outcomes.areas == "all"
+             else list(plan.outcomes.areas))
+    partners = shapes[0][2]
+    rows = kept_q * len(areas) * partners
+    if plan.outcomes.channels:
+        rows_bytes = rows * DISK_BYTES_PER_ROW * 4  # six channel shares beside the total
+    else:
+        rows_bytes = rows * DISK_BYTES_PER_ROW
+    cube = 4 * kept_q * partners if "region" in areas else 0
+    per_task = min(chunk, max(n, 1))
+    worker = WORKER_BASE_BYTES + (per_task * quarters * ENSEMBLE_BYTES_PER_RUN_QUARTER
+                                  if engine == "ensemble" else 0)
+    return SweepCost(runs=n, workers=workers, chunk=chunk,
+                     parent_bytes=n * (PARENT_BYTES_PER_RUN + cube),
+                     worker_bytes=worker, disk_bytes=n * rows_bytes,
+                     seconds=n * quarters / (RUN_QUARTERS_PER_SECOND[engine] * workers))
+
+
+def check_size(plan: SweepPlan, out: str | Path, workers: int, engine: str = "ensemble",
+               chunk: int | None = None, executor: str = "processes") -> SweepCost:
+    """Refuse a sweep this machine cannot hold, before anything runs or is written.
+
+    Compares the estimate (`estimate`) with the memory available now and the free disk:
+    the parent's bookkeeping and summary, the workers' batches (chunk size x quarters),
+    and the rows. Time is reported, not refused.
 
     Raises:
-        SweepFolderError: the folder holds another sweep, unrelated files, or (without
-            resume) this sweep's earlier results.
+        SweepSizeError: one line saying what it would cost and what there is.
+    """
+    cost = estimate(plan, workers, engine, chunk)
+    mem, disk = available_memory(), free_disk(Path(out))
+    # Local workers share this machine's memory with the parent.
+    local = executor != "dask-remote"
+    needed = cost.parent_bytes + (cost.workers * cost.worker_bytes if local else 0)
+    problems = []
+    if needed > mem:
+        problems.append(f"about {_size(needed)} of memory ({_size(cost.parent_bytes)} here to "
+                        f"track and summarise {cost.runs:,} runs, {_size(cost.worker_bytes)} "
+                        f"for each of {cost.workers} worker(s) running {cost.chunk:,} runs at "
+                        f"a time) where {_size(mem)} is available")
+    if cost.disk_bytes > disk:
+        problems.append(f"about {_size(cost.disk_bytes)} of disk for the rows where "
+                        f"{_size(disk)} is free")
+    if problems:
+        raise SweepSizeError(
+            f"sweep {plan.name} is too large for this machine: {plan.n_runs:,} runs would need "
+            + " and ".join(problems) + f", and take {_duration(cost.seconds)} on "
+            f"{cost.workers} worker(s); run fewer points, replications, quarters or areas "
+            "(outcomes:), a smaller chunk_size, or split the sweep")
+    return cost
+
+
+# --------------------------------------------------------------------------- running
+
+def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
+    """Check, without writing anything, that the sweep may run in `out`.
+
+    Raises:
+        SweepFolderError: see `prepare_folder`.
     """
     spec_path = out / SPEC_FILE
     if out.exists() and not out.is_dir():
         raise SweepFolderError(f"{out}: is a file, expected a folder for sweep results")
+    _check_not_busy(out)
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old.get("identity_hash") != plan.identity_hash():
@@ -124,8 +414,30 @@ def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
             raise SweepFolderError(
                 f"{out}: already holds results of this sweep; add --resume to finish it, "
                 "or choose another --out")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise SweepFolderError(f"{out}: exists and is not a sweep folder; choose another --out")
+
+
+def _check_not_busy(out: Path) -> None:
+    """Raise SweepBusyError if another process holds the folder's lock (takes nothing)."""
+    path = out / LOCK_FILE
+    with _held_guard:
+        mine = _held.get(str(out.resolve()))
+    if mine is not None and mine[2] == threading.get_ident() or not path.is_file():
+        return
+    with folder_lock(out):  # acquired and released at once, or SweepBusyError
+        pass
+
+
+def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
+    """Check the output folder and record the sweep's identity in it.
+
+    Raises:
+        SweepFolderError: the folder holds another sweep, unrelated files, or (without
+            resume) this sweep's earlier results.
+    """
+    check_folder(plan, out, resume)
+    spec_path = out / SPEC_FILE
     out.mkdir(parents=True, exist_ok=True)
     body = {"name": plan.name, "identity_hash": plan.identity_hash(),
             "identity": plan.identity(), "sweep_file": plan.path}
@@ -134,8 +446,45 @@ def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     os.replace(tmp, spec_path)
 
 
-def _chunks(runs: list[RunSpec], size: int) -> list[tuple[RunSpec, ...]]:
-    return [tuple(runs[i:i + size]) for i in range(0, len(runs), size)]
+class _Done:
+    """Which run ids are done: one byte per run of the plan, not a set of Python ints."""
+
+    def __init__(self, n: int, ids=()):
+        self.flags = np.zeros(n, bool)
+        self.update(ids)
+
+    def __contains__(self, run_id: int) -> bool:
+        return bool(self.flags[run_id])
+
+    def __len__(self) -> int:
+        return int(self.flags.sum())
+
+    def update(self, ids) -> None:
+        """Mark run ids done (ids outside the plan are ignored)."""
+        ids = np.fromiter(ids, np.int64)
+        self.flags[ids[(ids >= 0) & (ids < len(self.flags))]] = True
+
+
+def _todo_chunks(plan: SweepPlan, done: _Done, size: int) -> Iterator[tuple[RunSpec, ...]]:
+    """The runs not yet done, a chunk at a time, made as they are needed."""
+    runs, chunk = plan.runs(), []
+    for i in np.flatnonzero(~done.flags):
+        chunk.append(runs[int(i)])
+        if len(chunk) == size:
+            yield tuple(chunk)
+            chunk = []
+    if chunk:
+        yield tuple(chunk)
+
+
+def _set_aside(out: Path, parts: list[Path]) -> list[str]:
+    """Rename unreadable parts so they are no longer read; their runs run again."""
+    notes = []
+    for part in parts:
+        part.rename(part.with_name(f"unreadable-{part.name}"))
+        notes.append(f"{part}: unreadable (cut short by a crash?); renamed unreadable-"
+                     f"{part.name}, its runs run again")
+    return notes
 
 
 def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
@@ -144,11 +493,16 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
             max_pool_restarts: int = 3) -> SweepOutcome:
     """Run every missing run of the plan, streaming finished chunks to Parquet parts.
 
+    Nothing is written before the checks pass: the scheduler answers, the sweep fits this
+    machine (`check_size`), the folder is free for it (`check_folder`). The folder is then
+    locked (`folder_lock`) until the runs are done.
+
     Args:
         plan: A validated sweep plan.
         out: Output folder.
         executor: `serial`, `processes` or `dask`.
-        workers: Worker processes (default all cores).
+        workers: Worker processes (default all cores; never more than the cores, nor
+            than the chunks to run).
         scheduler: Address of an existing Dask scheduler.
         resume: Finish a sweep already started in `out`.
         engine: Which model engine runs the runs.
@@ -156,33 +510,65 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
         max_pool_restarts: How often a broken process pool (a worker died) is replaced.
 
     Raises:
-        SweepFolderError: see `prepare_folder`.
+        SweepFolderError: see `prepare_folder`; `SweepBusyError` if another sweep runs
+            in the folder.
+        SweepSizeError: the sweep needs more memory or disk than this machine has.
+        InputError: an unreachable Dask scheduler.
         KeyboardInterrupt: after finished chunks are safely written.
     """
     out = Path(out)
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
+    if executor == "dask" and scheduler:
+        check_scheduler(scheduler)
+    n_workers = 1 if executor == "serial" else capped_workers(workers)
+    asked = (workers if workers and workers > n_workers and executor != "serial"
+             and not scheduler else None)
+    check_size(plan, out, n_workers, engine,
+               executor="dask-remote" if executor == "dask" and scheduler else executor)
+    check_folder(plan, out, resume)
+    with folder_lock(out):
+        return _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume,
+                               engine, progress, max_pool_restarts)
+
+
+def _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume, engine,
+                    progress, max_pool_restarts) -> SweepOutcome:
     prepare_folder(plan, out, resume)
     for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
         tmp.unlink()  # leftovers of a killed sweep: never renamed, so never counted
-    done = {r["run_id"] for r in done_records(out)}
-    all_runs = plan.runs()
-    todo = [r for r in all_runs if r.run_id not in done]
-    outcome = SweepOutcome(total=len(all_runs), done_before=len(done), ran=0)
+    cat = _catalogue(out)
+    notes = _set_aside(out, cat.unreadable)
+    done = _Done(plan.n_runs, (r["run_id"] for r in cat.records))
+    total = plan.n_runs
+    n_before = len(done)
+    outcome = SweepOutcome(total=total, done_before=n_before, ran=0, notes=notes)
     if progress:
-        progress(len(done), len(all_runs))
+        progress(n_before, total)
     t0 = time.perf_counter()
 
     def task(chunk, local: bool):
-        return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, plan.points,
+        points = {p: plan.points[p] for p in sorted({r.point for r in chunk})}
+        return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, points,
                          plan.outcomes, chunk, engine, str(out.resolve()) if local else None)
 
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r} (expected mesa or ensemble)")
-    n_workers = 1 if executor == "serial" else (workers or default_workers())
-    size = plan.chunk_size or default_chunk(engine, len(todo), n_workers)
-    queue = deque(_chunks(todo, size))
+    size = plan.chunk_size or default_chunk(engine, total - n_before, n_workers)
+    n_chunks = -(-(total - n_before) // size)
+    if executor != "serial" and not scheduler and 0 < n_chunks < n_workers:
+        n_workers = n_chunks  # no process without a chunk to run
+    if n_chunks == 0:
+        return outcome
+    fresh = _todo_chunks(plan, done, size)
+    queue: deque[tuple[RunSpec, ...]] = deque()  # chunks to run again after a pool broke
+
+    def next_chunk():
+        return queue.popleft() if queue else next(fresh, None)
+
     restarts = 0
-    while queue:
-        with make_executor(executor, workers, scheduler) as (ex, info):
+    while True:
+        with make_executor(executor, n_workers, scheduler) as (ex, info):
+            if asked and info.local:
+                info.requested = asked
             outcome.executor = info
             # A bounded window of chunks in flight: workers stay busy, the parent holds
             # at most `window` chunks of results, and serial runs write as they go.
@@ -195,8 +581,10 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
 
             def fill(ex=ex, inflight=inflight, window=window, broken=broken, fn=fn,
                      local=info.local):
-                while queue and len(inflight) < window and not broken:
-                    c = queue.popleft()
+                while len(inflight) < window and not broken:
+                    c = next_chunk()
+                    if c is None:
+                        return
                     inflight[ex.submit(fn, task(c, local))] = c
 
             try:
@@ -214,7 +602,7 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
                             table, records = pa.table({}), _failed(plan, chunk, e)
                         _store(out, table, records, done, outcome)
                         if progress:
-                            progress(len(done), len(all_runs))
+                            progress(len(done), total)
                     fill()
             except KeyboardInterrupt:
                 for f in inflight:
@@ -222,12 +610,13 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
                 outcome.interrupted = True
                 outcome.seconds = time.perf_counter() - t0
                 raise
-        if broken:
-            queue.extendleft(reversed(broken))
-            restarts += 1
-            if restarts > max_pool_restarts:
-                raise RuntimeError(f"worker processes died {restarts} times; {len(done)} of "
-                                   f"{len(all_runs)} runs are saved, rerun with --resume")
+        if not broken:
+            break
+        queue.extendleft(reversed(broken))
+        restarts += 1
+        if restarts > max_pool_restarts:
+            raise RuntimeError(f"worker processes died {restarts} times; {len(done)} of "
+                               f"{total} runs are saved, rerun with --resume")
     outcome.seconds = time.perf_counter() - t0
     return outcome
 
@@ -239,7 +628,7 @@ def _failed(plan: SweepPlan, chunk, error: Exception) -> list[dict[str, Any]]:
             for r in chunk]
 
 
-def _store(out: Path, table: pa.Table | None, records: list[dict[str, Any]], done: set[int],
+def _store(out: Path, table: pa.Table | None, records: list[dict[str, Any]], done: _Done,
            outcome: SweepOutcome) -> None:
     """Write a finished chunk (unless its worker did: `table` None), never a run twice."""
     fresh = [r for r in records if r["run_id"] not in done]
@@ -285,13 +674,6 @@ def _grow(arr: np.ndarray, axis: int, size: int) -> np.ndarray:
     return np.concatenate([arr, np.full(pad, np.nan, np.float32)], axis=axis)
 
 
-def _parts(out: Path) -> list[Path]:
-    """The sweep's complete, non-empty parts."""
-    runs = out / "runs"
-    parts = sorted(runs.glob("part-*.parquet")) if runs.is_dir() else []
-    return [p for p in parts if pq.read_metadata(p).num_rows > 0]
-
-
 @functools.cache  # a setting of the process: once is enough
 def _lean_arrow_pool() -> None:
     """Read with jemalloc (or the system allocator) instead of Arrow's default mimalloc.
@@ -306,13 +688,18 @@ def _lean_arrow_pool() -> None:
     pa.set_memory_pool(pool)
 
 
-def _region_batches(parts: list[Path], columns: list[str], quarters: list[str] | None):
-    """Region rows of each part, a batch at a time (one file open, no read-ahead)."""
+def _region_batches(parts: list[tuple[Path, set[int] | None]], columns: list[str],
+                    quarters: list[str] | None):
+    """Region rows of each part (of its own runs), a batch at a time (no read-ahead)."""
     _lean_arrow_pool()
-    for part in parts:
+    for part, runs in parts:
+        extra = ["area"] if runs is None else ["area", "run_id"]
         for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000,
-                                                       columns=[*columns, "area"]):
+                                                       columns=[*columns, *extra]):
             keep = pc.equal(batch.column("area"), "region")
+            if runs is not None:
+                keep = pc.and_(keep, pc.is_in(batch.column("run_id"),
+                                              value_set=pa.array(sorted(runs), pa.int64())))
             if quarters:
                 keep = pc.and_(keep, pc.is_in(batch.column("quarter"),
                                               value_set=pa.array(quarters)))
@@ -331,8 +718,9 @@ def region_cube(out: str | Path, quarters: list[str] | None = None) -> dict[str,
         None for an empty sweep, else {"values", "scenarios", "quarters", "powers",
         "steps"} with steps[(scenario, quarter)] the step number.
     """
-    recs = [r for r in done_records(Path(out)) if r.get("status") == "ok"]
-    parts = _parts(Path(out))
+    cat = _catalogue(Path(out))
+    recs = [r for r in cat.records if r.get("status") == "ok"]
+    parts = cat.parts
     if not parts or not recs:
         return None
     n_points = max(r["point"] for r in recs) + 1
@@ -407,9 +795,9 @@ def region_band(out: str | Path, quarters: list[str] | None = None,
 
 def final_outcomes(out: str | Path, plan: SweepPlan) -> pd.DataFrame:
     """Per run: each power's regional share at the last kept quarter, with parameter values."""
-    dset = load_sweep(out, as_dataset=True)
-    if not dset.files:
+    if not _catalogue(Path(out)).parts:
         return pd.DataFrame()
+    dset = load_sweep(out, as_dataset=True)
     quarters = dset.to_table(columns=["step", "quarter"]).to_pandas()
     last_q = quarters.loc[quarters.step.idxmax(), "quarter"]
     cols = ["run_id", "scenario", "point", "replication", "power", "share", *plan.parameters]

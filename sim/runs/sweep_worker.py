@@ -13,7 +13,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.runs.executors import parent_alive
 from sim.runs.runner import Simulated, simulate
 from sim.scenario.sweepfile import Outcomes, RunSpec
 from sim.world.vocabulary import CHANNELS
@@ -43,7 +44,8 @@ class ChunkTask:
     scenario_paths: dict[str, str]
     end: str | None
     parameters: tuple[str, ...]
-    points: tuple[dict[str, float], ...]
+    points: Mapping[int, dict[str, float]] | Sequence[dict[str, float]]
+    """The values of (at least) the points the chunk's runs use, by point index."""
     outcomes: Outcomes
     runs: tuple[RunSpec, ...]
     engine: str = "mesa"
@@ -251,8 +253,31 @@ def store_chunk(task: ChunkTask) -> tuple[None, list[dict[str, Any]]]:
     else:
         writer.add_key_value_metadata(_records_meta(records))
         writer.close()
-        os.replace(tmp, path)
+        _publish(tmp, path)
     return None, records
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Move a finished part into place: on disk first, then renamed, then the rename on disk.
+
+    Without the first fsync a power cut can leave a renamed part with no data; without
+    the last, a part may vanish again. A pool worker whose sweep has died writes nothing:
+    a `--resume` may be running these runs again.
+    """
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if not parent_alive():
+        tmp.unlink(missing_ok=True)
+        os._exit(1)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _part_path(out: Path, run_ids: list) -> Path:
@@ -292,5 +317,5 @@ def write_part(out: Path, table: pa.Table, records: list[dict[str, Any]]) -> Pat
                                            **_records_meta(records)})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, row_group_size=ROW_GROUP, **_parquet_options(table.schema))
-    os.replace(tmp, path)
+    _publish(tmp, path)
     return path

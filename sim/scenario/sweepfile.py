@@ -4,13 +4,17 @@ A sweep names scenarios, replications, a root seed, the parameters to vary (a gr
 values, or ranges sampled by Latin hypercube or Sobol with `scipy.stats.qmc`), the
 outcomes to keep and where results go. Errors are one line naming the file, the line and
 the field (`InputError`). No running, no result files.
+
+Plans are lazy: a plan's points (`Points`) and runs (`RunList`) are sequences made on
+demand, so loading a sweep of a billion runs costs no more than loading one of ten; what
+such a sweep would cost to run is judged before it runs (`sim.runs.sweep.check_size`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +98,128 @@ class RunSpec:
     seed: int
 
 
+class RunList(Sequence):
+    """Every run of a plan in a fixed order (scenario, point, replication), made on demand.
+
+    Run ids are positions. Behaves like a list of `RunSpec` (length, index, slice,
+    iteration) without holding one: a plan of a billion runs is a few integers.
+    """
+
+    def __init__(self, scenarios: Sequence[str], n_points: int, replications: int,
+                 root_seed: int, seed_by_point: bool = True):
+        self.scenarios = tuple(scenarios)
+        self.n_points, self.replications = n_points, replications
+        self.root_seed, self.seed_by_point = root_seed, seed_by_point
+
+    def __len__(self) -> int:
+        return len(self.scenarios) * self.n_points * self.replications
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"run {i} of {n}")
+        rest, r = divmod(i, self.replications)
+        s, p = divmod(rest, self.n_points)
+        sp = p if self.seed_by_point else 0
+        return RunSpec(i, self.scenarios[s], p, r, run_seed(self.root_seed, sp, r))
+
+    def __iter__(self) -> Iterator[RunSpec]:
+        return (self[i] for i in range(len(self)))
+
+
+POINTS_LISTED = 10_000
+"""Plans with at most this many points list them in their identity (`sweep.json`); larger
+ones record their count and a hash (a million listed points made an 85 MB file)."""
+
+
+class Points(Sequence):
+    """A plan's parameter points, each a dict {parameter: value}, made on demand.
+
+    A grid's point i is found from its index (the last parameter varies fastest, as in
+    `itertools.product`), so a grid of any size costs nothing until a point is used; a
+    sampled design draws its (samples x parameters) array once, when first needed.
+    """
+
+    def __init__(self, names: Sequence[str], n: int, *,
+                 grid: Sequence[Sequence[float]] | None = None,
+                 draw: Callable[[], np.ndarray] | None = None,
+                 listed: Sequence[dict[str, float]] | None = None):
+        self.names, self.n = tuple(names), n
+        self._grid = [list(map(float, v)) for v in grid] if grid is not None else None
+        self._draw, self._array = draw, None
+        self._listed = tuple(dict(p) for p in listed) if listed is not None else None
+
+    @classmethod
+    def of(cls, points: Sequence[dict[str, float]]) -> Points:
+        """Points given one by one (e.g. a SALib sample)."""
+        points = list(points)
+        return cls(list(points[0]) if points else [], len(points), listed=points)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"point {i} of {self.n}")
+        if self._listed is not None:
+            return dict(self._listed[i])
+        if self._grid is not None:
+            values = []
+            for vals in reversed(self._grid):
+                i, k = divmod(i, len(vals))
+                values.append(vals[k])
+            return dict(zip(self.names, reversed(values), strict=True))
+        return dict(zip(self.names, map(float, self.array()[i]), strict=True))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        if len(other) != self.n:
+            return False
+        if isinstance(other, Points) and self.n > POINTS_LISTED:
+            return self.digest() == other.digest()
+        return list(self) == list(other)
+
+    __hash__ = None
+
+    def array(self) -> np.ndarray:
+        """All points as an (n, parameters) float array."""
+        if self._array is None:
+            if self._draw is not None:
+                self._array = np.asarray(self._draw(), dtype=float).reshape(self.n, -1)
+            elif self._grid is not None:
+                idx = np.arange(self.n, dtype=np.int64)
+                cols = []
+                for vals in reversed(self._grid):
+                    idx, k = np.divmod(idx, len(vals))
+                    cols.append(np.asarray(vals, dtype=float)[k])
+                self._array = np.column_stack(cols[::-1]) if cols else np.zeros((self.n, 0))
+            else:
+                self._array = np.array([[p[k] for k in self.names] for p in self._listed],
+                                       dtype=float).reshape(self.n, len(self.names))
+        return self._array
+
+    def digest(self) -> str:
+        """SHA-256 of the names and every point's values."""
+        h = hashlib.sha256(json.dumps(self.names).encode())
+        h.update(np.ascontiguousarray(self.array(), dtype="<f8").tobytes())
+        return h.hexdigest()
+
+    def identity(self) -> list[dict[str, float]] | dict[str, Any]:
+        """The points as listed in a plan's identity, or their count and hash when many."""
+        if self.n <= POINTS_LISTED:
+            return [dict(p) for p in self]
+        return {"count": self.n, "sha256": self.digest()}
+
+
 @dataclass(frozen=True)
 class SweepPlan:
     """A validated sweep: scenarios, parameter points, runs and where results go."""
@@ -105,7 +231,8 @@ class SweepPlan:
     scenario_hashes: dict[str, dict[str, str]]
     design: str
     parameters: tuple[str, ...]
-    points: tuple[dict[str, float], ...]
+    points: Sequence[dict[str, float]]
+    """The parameter points: a lazy `Points` sequence (or any sequence of dicts)."""
     replications: int
     root_seed: int
     outcomes: Outcomes
@@ -122,17 +249,13 @@ class SweepPlan:
         """Total runs: scenarios x points x replications."""
         return len(self.scenario_paths) * len(self.points) * self.replications
 
-    def runs(self) -> list[RunSpec]:
-        """Every run in a fixed order (scenario, point, replication); ids are positions."""
-        out = []
-        rid = 0
-        for scen in self.scenario_paths:
-            for p in range(len(self.points)):
-                for r in range(self.replications):
-                    sp = p if self.seed_by_point else 0
-                    out.append(RunSpec(rid, scen, p, r, run_seed(self.root_seed, sp, r)))
-                    rid += 1
-        return out
+    def runs(self) -> RunList:
+        """Every run in a fixed order (scenario, point, replication); ids are positions.
+
+        A lazy sequence of `RunSpec` (see `RunList`): index, slice or iterate it.
+        """
+        return RunList(list(self.scenario_paths), len(self.points), self.replications,
+                       self.root_seed, self.seed_by_point)
 
     def identity(self) -> dict[str, Any]:
         """What makes two sweeps the same (results depend on exactly these)."""
@@ -141,7 +264,8 @@ class SweepPlan:
             "scenarios": self.scenario_hashes,
             "design": self.design,
             "parameters": list(self.parameters),
-            "points": [dict(p) for p in self.points],
+            "points": (self.points.identity() if isinstance(self.points, Points)
+                       else Points.of(self.points).identity()),
             "replications": self.replications,
             "root_seed": self.root_seed,
             "outcomes": self.outcomes.model_dump(),
@@ -170,25 +294,29 @@ def run_seed(root: int, point: int, replication: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def _design_points(spec: SweepFile) -> tuple[list[dict[str, float]], dict[str, tuple]]:
+def _design_points(spec: SweepFile) -> tuple[Points, dict[str, tuple]]:
+    """The design's points, lazily: nothing is drawn or listed until a point is used."""
     names = list(spec.parameters)
     if not names:
-        return [{}], {}
+        return Points.of([{}]), {}
     if spec.design == "grid":
         lists = [spec.parameters[n] for n in names]
-        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*lists)], {}
-    from scipy.stats import qmc
-
+        return Points(names, int(np.prod([len(v) for v in lists], dtype=object)),
+                      grid=lists), {}
     ranges = {n: (spec.parameters[n].min, spec.parameters[n].max) for n in names}
-    n = spec.samples
-    if spec.design == "lhs":
-        unit = qmc.LatinHypercube(d=len(names), seed=spec.seed).random(n)
-    else:
-        unit = qmc.Sobol(d=len(names), scramble=True, seed=spec.seed).random(n)
-    lo = np.array([ranges[k][0] for k in names])
-    hi = np.array([ranges[k][1] for k in names])
-    pts = qmc.scale(unit, lo, hi) if np.all(hi > lo) else lo + unit * (hi - lo)
-    return [dict(zip(names, map(float, row), strict=True)) for row in pts], ranges
+
+    def draw(n=spec.samples, design=spec.design, seed=spec.seed):
+        from scipy.stats import qmc
+
+        if design == "lhs":
+            unit = qmc.LatinHypercube(d=len(names), seed=seed).random(n)
+        else:
+            unit = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(n)
+        lo = np.array([ranges[k][0] for k in names])
+        hi = np.array([ranges[k][1] for k in names])
+        return qmc.scale(unit, lo, hi) if np.all(hi > lo) else lo + unit * (hi - lo)
+
+    return Points(names, spec.samples, draw=draw), ranges
 
 
 def load_sweep_file(path: str | Path, *, replications: int | None = None,
@@ -279,7 +407,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
         scenario_hashes=hashes,
         design=spec.design,
         parameters=tuple(spec.parameters),
-        points=tuple(points),
+        points=points,
         replications=spec.replications,
         root_seed=spec.seed,
         outcomes=spec.outcomes,
@@ -298,5 +426,5 @@ def with_points(plan: SweepPlan, points: list[dict[str, float]], *, name_suffix:
     from dataclasses import replace
 
     return replace(plan, name=f"{plan.name}-{name_suffix}", design=name_suffix,
-                   points=tuple(points), outcomes=outcomes or plan.outcomes,
+                   points=Points.of(points), outcomes=outcomes or plan.outcomes,
                    replications=replications or plan.replications, out=out or plan.out)
