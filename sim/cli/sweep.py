@@ -131,6 +131,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _sweep_locked(plan, out, args, started)
 
 
+MAX_POINT_LINES = 8
+"""Up to this many parameter points, the sweep chart draws one line per point; beyond, it
+pools them (a line per point would be unreadable)."""
+
+
 def _sweep_locked(plan, out: Path, args, started: float) -> int:
     from sim.output.sweep_plots import plot_outcome_vs_parameters, plot_sweep_bands
     from sim.runs import sweep as S
@@ -146,7 +151,10 @@ def _sweep_locked(plan, out: Path, args, started: float) -> int:
     os.replace(tmp, out / "summary.csv")
     pooled = S.band_table(cube, by_point=False)
     del cube
-    if not pooled.empty:
+    if plan.parameters and 1 < band["point"].nunique() <= MAX_POINT_LINES:
+        points = summary[["point", *plan.parameters]].drop_duplicates("point")
+        _save(plot_sweep_bands(band, plan.name, points), out / "regional_shares.png")
+    elif not pooled.empty:
         _save(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
     if plan.parameters:
         final = S.final_outcomes(out, plan)
