@@ -426,6 +426,27 @@ def _n_runs(frame: pd.DataFrame) -> int:
     return int(frame["n"].max()) if len(frame) else 0
 
 
+def _panel(ax: Axes, title: str, ylim: tuple[float, float], formatter, ylabel: str,
+           years: tuple[float, float]) -> None:
+    """Style one panel of a comparison grid: title, grid, y range and ticks, year axis."""
+    ax.set_title(title, loc="left", fontsize=FONT["label"] + 1)
+    ax.grid(axis="y", color="0.9", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.set_ylim(*ylim)
+    ax.yaxis.set_major_formatter(formatter)
+    _year_axis(ax, *years, max_ticks=6)
+    ax.tick_params(labelbottom=True)
+    if ax.get_subplotspec().is_first_col():
+        ax.set_ylabel(ylabel, fontsize=FONT["label"])
+
+
+def _power_handles(powers: list[str], band_label: str) -> list:
+    """Legend entries: a line per power, then the shaded band."""
+    handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in powers]
+    handles.append(Patch(color="0.5", alpha=0.35, label=band_label))
+    return handles
+
+
 def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
                         area: str = A.REGION, reference: str | None = None,
                         confidence: float = 0.95) -> Figure:
@@ -461,20 +482,10 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
                 ax.plot(rp["year"], rp["mean"], color=c, lw=1.0, ls=(0, (3, 2)), alpha=0.8)
             ax.fill_between(sp["year"], sp["ci_low"], sp["ci_high"], color=c, alpha=0.3, lw=0)
             ax.plot(sp["year"], sp["mean"], color=c, lw=1.8)
-        ax.set_title(name + (" (reference)" if name == reference else ""), loc="left",
-                     fontsize=FONT["label"] + 1)
-        ax.grid(axis="y", color="0.9", lw=0.6)
-        ax.set_axisbelow(True)
-        ax.set_ylim(0, top)
-        ax.yaxis.set_major_formatter(percent_ticks())
-        _year_axis(ax, first, last, max_ticks=6)
-        ax.tick_params(labelbottom=True)
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("Share of influence (%)", fontsize=FONT["label"])
+        _panel(ax, name + (" (reference)" if name == reference else ""), (0, top),
+               percent_ticks(), "Share of influence (%)", (first, last))
     n = _n_runs(d)
-    handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in powers]
-    handles.append(Patch(color="0.5", alpha=0.35,
-                         label=f"{confidence:.0%} confidence interval of the mean"))
+    handles = _power_handles(powers, f"{confidence:.0%} confidence interval of the mean")
     if len(scenarios) > 1:
         handles.append(Line2D([], [], color="0.3", lw=1.0, ls=(0, (3, 2)),
                               label=f"{reference} (reference)"))
@@ -516,19 +527,10 @@ def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
             ax.fill_between(sp["year"], sp["ci_low"] * 100, sp["ci_high"] * 100, color=c,
                             alpha=0.3, lw=0)
             ax.plot(sp["year"], sp["mean"] * 100, color=c, lw=1.8)
-        ax.set_title(f"{name} minus {reference}", loc="left", fontsize=FONT["label"] + 1)
-        ax.grid(axis="y", color="0.9", lw=0.6)
-        ax.set_axisbelow(True)
-        ax.set_ylim(-lim, lim)
-        ax.yaxis.set_major_formatter(TickFormatter())
-        _year_axis(ax, first, last, max_ticks=6)
-        ax.tick_params(labelbottom=True)
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("Difference (percentage points)", fontsize=FONT["label"])
+        _panel(ax, f"{name} minus {reference}", (-lim, lim), TickFormatter(),
+               "Difference (percentage points)", (first, last))
     n = _n_runs(d)
-    handles = [Line2D([], [], color=power_colour(p), lw=2, label=power_label(p)) for p in powers]
-    handles.append(Patch(color="0.5", alpha=0.35,
-                         label=f"{confidence:.0%} confidence interval ({n} paired runs)"))
+    handles = _power_handles(powers, f"{confidence:.0%} confidence interval ({n} paired runs)")
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                fontsize=FONT["legend"], frameon=False)
     fig.suptitle(f"Difference from {reference} in each power's share of influence in "
