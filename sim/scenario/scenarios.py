@@ -738,6 +738,14 @@ def _load_event_file(event_id: str, hashes: dict[str, str]) -> tuple[EventSpec, 
     return spec, path, raw
 
 
+def _exists(path: Path) -> bool:
+    """`path.exists()`, false for a name the system refuses (too long, bad bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _shipped_event_ids() -> list[str]:
     return sorted(p.stem for p in (scenarios_dir() / "events").glob("*.yaml"))
 
@@ -805,14 +813,16 @@ def _load_partial(path: Path, chain: tuple[Path, ...], errors: list[InputError]
             start = chain[0].name if chain else path.name
             raise here.error(f"extends chain longer than {MAX_EXTENDS} files (from {start} to "
                              f"{path.name} -> {parent.name})", "extends")
-        if not parent.exists():
-            raise here.error(f"no scenario {shorten(spec.extends)} to extend ({parent} is not "
-                             "a file)", "extends")
-        try:
-            read_text(parent)
+        if not _exists(parent):
+            raise here.error(f"no scenario {shorten(spec.extends)} to extend "
+                             f"({shorten(str(parent), 80)} is not a file)", "extends")
+        try:  # a file that is no scenario at all (.env, a FIFO) is this line's mistake
+            load_yaml(parent)
         except InputError as e:
-            raise here.error(f"cannot extend {shorten(spec.extends)}: {e.message}",
-                             "extends") from None
+            if e.field is None:
+                where = f" (its line {e.line})" if e.line is not None else ""
+                raise here.error(f"cannot extend {shorten(spec.extends, 120)}: {e.message}{where}",
+                                 "extends") from None
         _, base, _ = _load_partial(parent, (*chain, path.resolve()), errors)
         hashes.update(base.hashes)
         world_path = base.world_path
@@ -825,9 +835,9 @@ def _load_partial(path: Path, chain: tuple[Path, ...], errors: list[InputError]
         overrides, set_origins, events = {}, {}, {}
     if spec.world is not None:
         world_path = _resolve_path(spec.world, path.parent, "world")
-        if not world_path.exists():
-            raise here.error(f"world {shorten(spec.world)} not found ({world_path} is not a "
-                             "file)", "world")
+        if not _exists(world_path):
+            raise here.error(f"world {shorten(spec.world)} not found "
+                             f"({shorten(str(world_path), 80)} is not a file)", "world")
         try:
             read_text(world_path)
         except InputError as e:
@@ -953,9 +963,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """
     text = str(name_or_path)
     path = Path(text)
-    if not path.exists() and "/" not in text and not text.endswith((".yaml", ".yml")):
+    if not _exists(path) and "/" not in text and not text.endswith((".yaml", ".yml")):
         shipped = scenarios_dir() / f"{text}.yaml"
-        if not shipped.is_file():
+        if not _exists(shipped):
             names = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
             raise ScenarioError(shorten(text).strip("'"), "no such file, nor a shipped scenario"
                                 + (did_you_mean(text, names)
