@@ -145,6 +145,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["-n", "runs", "memory"]),
     ("demo -n 10^12", ["demo", "-n", N12, "--out", "{t}/out"], ["-n", "memory"]),
     ("validate -n 10^12", ["validate", "-n", N12, "--out", "{t}/out"], ["-n", "memory"]),
+    ("compare --workers 10^6", ["compare", "baseline", "no_treaty", "--workers", "1000000",
+                                "--out", "{t}/out"], ["--workers", "at most"]),
     ("explain -n 10^12", ["explain", "baseline", "kyrgyzstan", "2027Q2", "-n", N12],
      ["-n", "memory"]),
     ("run --end 9999Q4", ["run", "baseline", "--end", "9999Q4", "--out", "{t}/out"],

@@ -285,6 +285,8 @@ def _port(text: str) -> int:
 DEMO_SCENARIOS = ("baseline", "no_treaty", "no_ukraine_war", "us_stays")
 DEMO_REPLICATIONS = 30
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+"""Most --workers processes: more than the cores is no faster, and each takes ~150 MB."""
 
 
 def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> int:
@@ -385,7 +387,7 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
     p.add_argument("--overtake", type=_pair, action="append", metavar="POWER:RIVAL",
                    default=None, help="pair for the overtaking table, repeatable "
                                       "(default: china:russia)")
-    p.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS, metavar="W",
+    p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="W",
                    help="processes to run on (results are identical to one process)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="where to look for stored runs (DIR/<scenario>/ from `greatgame run` "
@@ -466,6 +468,15 @@ def _year(text: str) -> int:
     v = _whole_number(text, FIRST_YEAR)
     if v > LAST_YEAR:
         raise argparse.ArgumentTypeError(f"must be at most {LAST_YEAR}, got {v}")
+    return v
+
+
+def _workers(text: str) -> int:
+    v = _positive_int(text)
+    if v > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{v:,} processes on {os.cpu_count()} cores would be no faster than {os.cpu_count()}"
+            f" and need about {v * 0.15:,.1f} GB of memory (150 MB each); at most {MAX_WORKERS}")
     return v
 
 
