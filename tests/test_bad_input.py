@@ -200,7 +200,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("misspelt attribute fragilty", ["check", "{t}/fragilty.yaml"],
      ["fragilty.yaml:5: set.states.kyrgyzstan.fragilty:", "did you mean 'fragility'?"]),
     ("misspelt field descripton", ["check", "{t}/typo_field.yaml"],
-     ["typo_field.yaml:", "description"]),
+     ["typo_field.yaml:2: descripton: unknown field (did you mean 'description'?)"]),
     ("misspelt event id", ["check", "{t}/typo_event.yaml"],
      ["typo_event.yaml:4: events[0]:", "did you mean 'ukraine_war_2022'?"]),
     ("misspelt scenario name", ["run", "baselin", "--out", "{t}/out"],
@@ -435,6 +435,7 @@ if __name__ == "__main__":  # print the table of cases for the issue
         for name, argv, _ in CASES:
             code, err, _ = run_case(argv, base)
             shown = " ".join(a if len(a) < 40 else a[:12] + "…" for a in argv)
+            shown = shown.replace("{c}", "{t}")
             line = error_line(err).replace(str(base), "T").replace("|", "\\|")
             print(f"| {name} | `{shown.replace('{t}', 'T')}` | {code} | `{line}` |")
         sys.exit(0)

@@ -418,9 +418,14 @@ def _pydantic_errors(path: Path, raw: Any, e: ValidationError, prefix: tuple = (
         places.setdefault(loc, []).append(err)
         lines.setdefault(loc, line)
     out = []
+    unknown = {loc[:-1] + (did_you_mean(loc[-1], _fields_at(model, loc[len(prefix):])),)
+               for loc, same in places.items() if loc and same[0]["type"] == "extra_forbidden"}
     for loc, same in places.items():
         if any(other[:len(loc)] == loc and len(other) > len(loc) for other in places):
             continue  # a union's other branch (`str` for an event mapping): the deeper one
+        if (same[0]["type"] == "missing" and loc
+                and loc[:-1] + (f" (did you mean {loc[-1]!r}?)",) in unknown):
+            continue  # `descripton: ...` says it: "unknown field (did you mean 'description'?)"
         first = same[0]
         if len(same) > 1 and all(err["type"] in _TYPE_NOUNS for err in same):
             nouns = dict.fromkeys(_TYPE_NOUNS[err["type"]] for err in same)
