@@ -104,13 +104,13 @@ RUN = ["run", "baseline", "--out", "{t}/out"]
 CASES: list[tuple[str, list[str], list[str]]] = [
     # item 1: --out never deletes what the user had
     ("run --out user folder", ["run", "baseline", "-n", "1", "--out", "{t}/user"],
-     ["--out", "thesis.docx", "not a result"]),
+     ["--out", "thesis.docx", "not a greatgame result", "delete"]),
     ("compare --out user folder", ["compare", "baseline", "no_treaty", "-n", "1",
-                                   "--out", "{t}/user"], ["--out", "not a result"]),
+                                   "--out", "{t}/user"], ["--out", "not a greatgame result"]),
     ("validate --out user folder", ["validate", "-n", "1", "--out", "{t}/user"],
-     ["--out", "not a result"]),
+     ["--out", "not a greatgame result"]),
     ("demo --out user folder", ["demo", "-n", "1", "--out", "{t}/user"],
-     ["--out", "not a result"]),
+     ["--out", "not a greatgame result"]),
     ("run --out home folder", ["run", "baseline", "-n", "1", "--out", "{t}/home"],
      ["--out", "home"]),
     ("run --out a file", ["run", "baseline", "-n", "1", "--out", "{t}/afile"],
@@ -320,7 +320,7 @@ def test_validate_lists_every_file_it_writes_so_it_can_replace_its_result(t):
 
 def test_folder_filled_while_the_runs_ran_is_left_alone(t, tmp_path):
     out = t / "late"
-    with pytest.raises(store.OutputError, match="not a result"):
+    with pytest.raises(store.OutputError, match="not a greatgame result"):
         with store.staged_dir(out) as tmp:
             (tmp / "shares.parquet").write_bytes(b"new")
             out.mkdir()
@@ -341,7 +341,7 @@ def test_current_folder_is_never_the_output(t, monkeypatch):
 
 def test_foreign_manifest_is_not_a_result(t):
     (t / "user" / "manifest.json").write_text(json.dumps({"files": ["thesis.docx"]}))
-    with pytest.raises(store.OutputError, match="not a result"):
+    with pytest.raises(store.OutputError, match="not a greatgame result"):
         store.check_output_dir(t / "user")
 
 

@@ -110,24 +110,25 @@ def check_output_dir(out_dir: str | Path) -> Path:
                           "choose a new folder")
     is_result, others = _is_result(out)
     if not is_result:
-        first = ", ".join(shorten_name(n) for n in entries[:2])
+        first = ", ".join(_quoted(n) for n in entries[:2])
         more = f" and {len(entries) - 2} more" if len(entries) > 2 else ""
-        raise OutputError(f"--out {given}: folder holds {first}{more} and is not a result of "
-                          "greatgame (no manifest.json of it); it would be replaced, so "
-                          "choose a new or empty folder")
+        raise OutputError(f"--out {given}: holds {first}{more} and is not a greatgame result "
+                          "folder (no manifest.json of one); writing there would delete them, "
+                          "so choose a new or empty folder")
     if others:
-        first = ", ".join(shorten_name(n) for n in others[:2])
+        first = ", ".join(_quoted(n) for n in others[:2])
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
         raise OutputError(f"--out {given}: holds {first}{more}, not part of the previous "
-                          "result its manifest lists; it would be lost when the folder is "
-                          "replaced, so move it or choose another folder")
+                          "result (its manifest does not list it); replacing the result would "
+                          "delete it, so move it or choose another folder")
     return out
 
 
-def shorten_name(name: str, limit: int = 40) -> str:
+def _quoted(name: str, limit: int = 40) -> str:
     """A file name for a message, quoted and clipped to `limit` characters."""
     text = repr(name)
     return text if len(text) <= limit else text[:limit - 1] + "…'"
+
 
 @contextmanager
 def staged_dir(out_dir: str | Path) -> Iterator[Path]:

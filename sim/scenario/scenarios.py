@@ -3,7 +3,9 @@
 All input validation lives here. A scenario names a world file, may extend another
 scenario, overrides world values with `set:`, removes inherited events, and adds events
 (inline or by id from `scenarios/events/`). Errors raise `ScenarioError`, one line naming
-the file, the line and the field. No model logic.
+the file, the line and the field; `load_scenario` collects as many as reading can find (an
+`InputErrors`, listed one per line by `greatgame check`), with "did you mean" for misspelt
+names. Quarters are limited to the years `FIRST_YEAR`-`LAST_YEAR`. No model logic.
 """
 
 from __future__ import annotations
@@ -16,14 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from sim.scenario.yamlsafe import (
     InputError,

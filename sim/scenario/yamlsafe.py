@@ -6,12 +6,13 @@ tags, dates, binary content, empty files, very large files, deep nesting, and an
 is not a regular file (directories, named pipes, devices such as /dev/zero: reading them
 would hang or never end). Plain values are read as YAML 1.2 reads them, not as YAML 1.1:
 only `true`/`false` are booleans and only plain decimal numbers are numbers, so `1:30`,
-`0o12`, `1_000` or `yes` stay text (and are refused where a number is expected) instead of
-silently becoming 90, 10, 1000 or true. Messages name the problem, never the file's
-content beyond a short, clipped value. Every mapping comes back as a `LocatedDict`, a
-plain dict that also remembers the line of each key, so that validation errors can name
-the line; `format_loc` writes a location as `events[0].effects[1].target`. Holds no
-knowledge of the scenario schema.
+`1_000` or `yes` stay text (and are refused where a number is expected) instead of silently
+becoming 90, 1000 or true, and `012` is twelve, not octal ten. Messages name the problem,
+never the file's content beyond a short, clipped value.
+
+Every mapping comes back as a `LocatedDict`, a plain dict that also remembers the line of
+each key, so that validation errors can name the line; `format_loc` writes a location as
+`events[0].effects[1].target`. Holds no knowledge of the scenario schema.
 """
 
 from __future__ import annotations
