@@ -159,6 +159,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
                                "--out", "{t}/out"], ["--years", "2200"]),
     ("explain quarter 9999Q4", ["explain", "baseline", "kyrgyzstan", "9999Q4"],
      ["year 9999", "1900-2200"]),
+    ("explain --before 0001Q1", ["explain", "baseline", "kyrgyzstan", "2027Q2", "--before",
+                                 "0001Q1"], ["before", "year 1", "1900-2200"]),
+    ("compare --map-quarter 0001Q1", ["compare", "baseline", "no_treaty", "--map-quarter",
+                                      "0001Q1", "--out", "{t}/out"], ["--map-quarter", "year 1"]),
     ("period end 0000Q1", ["check", "{t}/year0.yaml"], ["year0.yaml:4: period.end:", "year 0"]),
     ("period end 9999Q4", ["check", "{t}/year9999.yaml"], ["year9999.yaml:4: period.end:"]),
     ("event at 0001Q1", ["check", "{t}/event_year1.yaml"],
@@ -343,6 +347,10 @@ def test_foreign_manifest_is_not_a_result(t):
     (t / "user" / "manifest.json").write_text(json.dumps({"files": ["thesis.docx"]}))
     with pytest.raises(store.OutputError, match="not a greatgame result"):
         store.check_output_dir(t / "user")
+    (t / "piped").mkdir()
+    os.mkfifo(t / "piped" / "manifest.json")  # refused, not read (a read would hang)
+    with _time_limit(5), pytest.raises(store.OutputError, match="not a greatgame result"):
+        store.check_output_dir(t / "piped")
 
 
 # --------------------------------------------------------------------------- item 3: files

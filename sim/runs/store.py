@@ -61,8 +61,11 @@ _LEGACY_FILES = frozenset({"history_fit.csv", "model_vs_history.png"})
 
 def _is_result(folder: Path) -> tuple[bool, list[str]]:
     """Whether `folder` holds a result of this tool, and its entries the manifest omits."""
+    path = folder / MANIFEST
+    if not path.is_file():  # a FIFO named manifest.json would hang the read
+        return False, []
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False, []
     if not (isinstance(manifest, dict) and isinstance(manifest.get("environment"), dict)
