@@ -26,7 +26,8 @@ from playwright.sync_api import expect  # noqa: E402
 
 from sim.app.classroom import replication_seed  # noqa: E402
 from sim.runs.runner import run_one  # noqa: E402
-from sim.scenario.scenarios import load_scenario, parse_quarter  # noqa: E402
+from sim.scenario.scenarios import load_scenario  # noqa: E402
+from sim.world.quarters import parse_quarter  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -88,7 +88,9 @@ def test_manifest_says_how_to_reproduce(tmp_path, run):
 def test_existing_folder_is_replaced_when_complete(tmp_path, run):
     out = tmp_path / "res"
     out.mkdir()
-    (out / "old.txt").write_text("previous run")
+    (out / "old.txt").write_text("previous run")  # a previous result: its manifest lists it
+    (out / "manifest.json").write_text(json.dumps({"environment": {"greatgame": "0"},
+                                                   "files": ["old.txt", "manifest.json"]}))
     _write(out, run)
     assert not (out / "old.txt").exists()
     assert (out / "shares.parquet").exists()
@@ -107,7 +109,6 @@ def test_failure_mid_write_leaves_no_folder(tmp_path, run, monkeypatch):
 
 def test_failure_mid_write_keeps_previous_folder(tmp_path, run, monkeypatch):
     out = _write(tmp_path / "res", run)
-    (out / "note.txt").write_text("keep me")
     before = _snapshot(out)
 
     def boom(*a, **k):
@@ -123,7 +124,9 @@ def test_failure_mid_write_keeps_previous_folder(tmp_path, run, monkeypatch):
 def test_failure_while_moving_into_place_restores_previous(tmp_path, monkeypatch):
     out = tmp_path / "res"
     out.mkdir()
-    (out / "a.txt").write_text("old")
+    (out / "a.txt").write_text("old")  # a previous result: its manifest lists a.txt
+    (out / "manifest.json").write_text(json.dumps({"environment": {"greatgame": "0"},
+                                                   "files": ["a.txt", "manifest.json"]}))
     real_replace = io.os.replace
     calls = []
 
@@ -138,7 +141,7 @@ def test_failure_while_moving_into_place_restores_previous(tmp_path, monkeypatch
         with io.staged_dir(out) as tmp:
             (tmp / "b.txt").write_text("new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
-    assert [p.name for p in out.iterdir()] == ["a.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "manifest.json"]
 
 
 def test_output_path_that_is_a_file(tmp_path, run):

@@ -540,7 +540,7 @@ events:
 
 
 def test_set_params_and_unquoted_exponent(tmp_path):
-    # YAML 1.1 reads 1e3 as text; set: still takes it as the number it means.
+    # 1e2 is a number (YAML 1.2); a flag (csto) may be written true.
     path = write(tmp_path, HEAD + "set:\n  params.w_trade: 0.5\n  powers.china.budget: 1e2\n"
                  "  params.regional_weighting: population\n  states.kazakhstan.csto: true\n")
     sc = load_scenario(path)

@@ -65,18 +65,22 @@ def _progress():
     return update, close
 
 
+def _ascii_int(text: str, what: str) -> int:
+    """A whole number written in ASCII digits, at most 12 of them (no `1_000`, no `١٢`)."""
+    from sim.errors import shorten
+
+    digits = text.strip().removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 12:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {shorten(text)}")
+    return int(text)
+
+
 def _year(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a year, got {text!r}") from None
+    return _ascii_int(text, "a year")
 
 
 def _count(text: str, minimum: int = 1) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    v = _ascii_int(text, "a whole number of at most 12 digits")
     if v < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
     return v

@@ -22,6 +22,8 @@ from pathlib import Path
 import sim
 from sim.world.vocabulary import DEFAULT_REPLICATIONS, ROOT_SEED
 
+MAX_DIGITS = 40
+"""Longest whole number accepted on the command line (seeds are spread from any size)."""
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
 
@@ -107,6 +109,26 @@ def _load(name_or_path: str, end: str | None = None):
     return scenario.with_end(end) if end else scenario
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out folder that holds anything but a previous result (before any run)."""
+    from sim.runs import store
+
+    try:
+        store.check_output_dir(out)
+    except store.OutputError as e:
+        raise _InputError(str(e)) from None
+
+
+def _check_size(runs: int, quarters: int, what: str = "-n") -> None:
+    """Refuse a batch whose results would not fit in memory (before seeds are derived)."""
+    from sim.runs import store
+
+    try:
+        store.check_result_size(runs, quarters, what)
+    except store.SizeError as e:
+        raise _InputError(str(e)) from None
+
+
 def _run(scenario, replications: int, seed: int):
     from sim.runs.runner import derive_seeds, run_batch
 
@@ -126,8 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario, args.end)
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    if out.exists() and not out.is_dir():
-        raise _InputError(f"--out {out}: exists and is not a folder")
+    _check_out(out)
+    _check_size(args.replications, scenario.n_quarters)
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
     from sim.output.figures import run_figures
 
@@ -161,7 +183,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             s = load_scenario(f)
         except InputError as e:
             failed += 1
-            _err(str(e))
+            for one in getattr(e, "errors", [e]):  # every problem found, one line each
+                _err(str(one))
             continue
         print(f"OK  {f}  ({s.name}: {_first_sentence(s.description)})")
     return EXIT_INPUT if failed else EXIT_OK
@@ -187,8 +210,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     scenario = _load("baseline")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise _InputError(f"--out {out}: exists and is not a folder")
+    _check_out(out)
+    _check_size(args.replications, scenario.n_quarters)
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
     facts = check_facts(result.shares, result.metrics)
     fit = trade_fit(result.metrics, trade_figures())
@@ -204,8 +227,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                "history_fit": {k: history_fit[k] for k in
                                                ("loss", "components", "n")},
                                "facts_passed": int(facts["passed"].sum()),
-                               "facts_total": int(len(facts))})
-    cal.write_validation_fit(history_fit, out)
+                               "facts_total": int(len(facts))},
+                        more=lambda folder: cal.write_validation_fit(history_fit, folder))
     n = args.replications
     print(f"Stylized facts of the baseline ({n} run{'s' if n != 1 else ''}, seed {args.seed}):")
     print(_facts_table(facts))
@@ -270,6 +293,8 @@ def _port(text: str) -> int:
 DEMO_SCENARIOS = ("baseline", "no_treaty", "no_ukraine_war", "us_stays")
 DEMO_REPLICATIONS = 30
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+"""Most --workers processes: more than the cores is no faster, and each takes ~150 MB."""
 
 
 def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> int:
@@ -282,8 +307,8 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
 
     t0 = time.perf_counter()
     scenarios = [_load(n, args.end) for n in names]
-    if out.exists() and not out.is_dir():
-        raise _InputError(f"--out {out}: exists and is not a folder")
+    _check_out(out)
+    _check_size(args.replications * len(scenarios), max(s.n_quarters for s in scenarios))
     pairs = args.overtake or [("china", "russia")]
     try:
         report.check_options(scenarios, args.years, args.map_quarter, pairs)
@@ -335,6 +360,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from sim.runs.runner import derive_seeds
 
     scenario = _load(args.scenario)
+    _check_size(args.replications, scenario.n_quarters)
     try:
         table = explain_runs(scenario, args.state, args.quarter,
                              derive_seeds(args.seed, args.replications),
@@ -364,7 +390,7 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
     p.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     p.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
-    p.add_argument("--years", type=int, nargs="+", metavar="YEAR", default=None,
+    p.add_argument("--years", type=_year, nargs="+", metavar="YEAR", default=None,
                    help="years to tabulate, each as its fourth quarter (default: 2025 2030 "
                         "2035, those simulated)")
     p.add_argument("--map-quarter", metavar="YYYYQn", default=None,
@@ -373,7 +399,7 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
     p.add_argument("--overtake", type=_pair, action="append", metavar="POWER:RIVAL",
                    default=None, help="pair for the overtaking table, repeatable "
                                       "(default: china:russia)")
-    p.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS, metavar="W",
+    p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="W",
                    help="processes to run on (results are identical to one process)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="where to look for stored runs (DIR/<scenario>/ from `greatgame run` "
@@ -388,8 +414,8 @@ def _add_demo_parser(sub, common, fmt) -> None:
                        description="Run baseline, no_treaty, no_ukraine_war and us_stays with "
                                    "common random numbers, write the comparison report "
                                    "(HTML, charts, CSV tables) and print its summary.")
-    _report_options(d, DEMO_REPLICATIONS, "report folder; replaced if it exists",
-                    "results/demo")
+    _report_options(d, DEMO_REPLICATIONS, "report folder: new, empty, or a previous report "
+                    "(replaced); other folders are refused", "results/demo")
     d.set_defaults(func=cmd_demo, overtake=None)
 
 
@@ -404,8 +430,8 @@ def _add_compare_parsers(sub, common, fmt) -> None:
     c.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                    help="shipped names or YAML paths; the first is the reference")
     _report_options(c, DEMO_REPLICATIONS,
-                    "report folder (default: results/compare/<A>_vs_<B>...); replaced if it "
-                    "exists", None)
+                    "report folder (default: results/compare/<A>_vs_<B>...): new, empty, or a "
+                    "previous report (replaced); other folders are refused", None)
     c.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
                    help="last quarter to simulate (default: each scenario's period end)")
     c.set_defaults(func=cmd_compare)
@@ -434,12 +460,35 @@ def _add_compare_parsers(sub, common, fmt) -> None:
 # --------------------------------------------------------------------------- parser
 
 def _whole_number(text: str, minimum: int) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    from sim.errors import shorten
+
+    digits = text.strip().removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):  # no `1_000`, no non-ASCII digits
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {shorten(text)}")
+    if len(digits) > MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"a {len(digits)}-digit number is too large (at "
+                                         f"most {MAX_DIGITS} digits)")
+    v = int(text)
     if v < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
+    return v
+
+
+def _year(text: str) -> int:
+    from sim.world.quarters import FIRST_YEAR, LAST_YEAR
+
+    v = _whole_number(text, FIRST_YEAR)
+    if v > LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"must be at most {LAST_YEAR}, got {v}")
+    return v
+
+
+def _workers(text: str) -> int:
+    v = _positive_int(text)
+    if v > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{v:,} processes on {os.cpu_count()} cores would be no faster than {os.cpu_count()}"
+            f" and need about {v * 0.15:,.1f} GB of memory (150 MB each); at most {MAX_WORKERS}")
     return v
 
 
@@ -497,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     r.add_argument("--out", metavar="DIR", default=None,
-                   help="result folder (default: results/<scenario>/); replaced if it exists")
+                   help="result folder (default: results/<scenario>/): new, empty, or a "
+                        "previous result (replaced); other folders are refused")
     r.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
                    help="last quarter to simulate (default: the scenario's period end)")
     r.set_defaults(func=cmd_run)
@@ -522,7 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="N", help="number of replications")
     v.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S", help="root seed")
     v.add_argument("--out", metavar="DIR", default="results/validate",
-                   help="result folder; replaced if it exists")
+                   help="result folder: new, empty, or a previous result (replaced); other "
+                        "folders are refused")
     v.set_defaults(func=cmd_validate)
     _add_compare_parsers(sub, common, fmt)
 
@@ -569,7 +620,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (InputError, _InputError, _SweepUsageError) as e:
-        _err(str(e).removeprefix("<input>: "))
+        more = len(getattr(e, "errors", [e])) - 1
+        note = (f" (and {more} more problem{'s' if more > 1 else ''}: `greatgame check` "
+                "lists them all)") if more else ""
+        _err(str(e).removeprefix("<input>: ") + note)
         return EXIT_INPUT
     except BrokenPipeError:  # e.g. `greatgame scenarios | head`: stop quietly
         try:
@@ -582,6 +636,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
+        from sim.runs.store import OutputError, SizeError
+
+        if isinstance(e, OutputError | SizeError):  # --out filled while the runs ran
+            _err(str(e))
+            return EXIT_INPUT
         if args.debug:
             raise
         msg = " ".join(str(e).split()) or "no message"

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sim.scenario.yamlsafe import InputError
+from sim.errors import InputError
 
 EXECUTORS = ("serial", "processes", "dask")
 

@@ -2,8 +2,10 @@
 
 All input validation lives here. A scenario names a world file, may extend another
 scenario, overrides world values with `set:`, removes inherited events, and adds events
-(inline or by id from `scenarios/events/`). Errors raise `sim.errors.InputError`, one line naming
-the file, the line and the field. No model logic.
+(inline or by id from `scenarios/events/`). Errors raise `InputError`, one line naming
+the file, the line and the field; `load_scenario` collects as many as reading can find (an
+`InputErrors`, listed one per line by `greatgame check`), with "did you mean" for misspelt
+names. Quarters are limited to the years `FIRST_YEAR`-`LAST_YEAR`. No model logic.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, InputErrors, did_you_mean, shorten
 from sim.scenario.yamlsafe import (
     LocatedDict,
     LocatedList,
@@ -37,6 +39,7 @@ from sim.world.values import (
     check_value,
     expand_target,
     input_note,
+    is_flag,
     pydantic_message,
 )
 from sim.world.vocabulary import (
@@ -49,6 +52,8 @@ from sim.world.vocabulary import (
     StateAttrs,
 )
 
+MAX_EXTENDS = 32
+"""Most scenario files in one `extends` chain (the shipped ones use 3)."""
 EVENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 """Event ids: snake_case, also the file names in scenarios/events/."""
 DEFAULT_WORLD = "central_asia"
@@ -73,7 +78,7 @@ class EffectSpec(_Strict):
 
     target: str = Field(description="Dotted path into the world, e.g. powers.china.budget.")
     op: Literal["set", "add", "scale"] = Field(description="set, add or scale.")
-    value: float = Field(description="The value set, added, or multiplied by.")
+    value: float = Field(strict=True, description="The value set, added, or multiplied by.")
 
     @field_validator("value")
     @classmethod
@@ -88,7 +93,7 @@ class EventSpec(_Strict):
 
     id: str = Field(pattern=EVENT_ID_RE.pattern, description="Unique snake_case id.")
     at: str = Field(description="Quarter the event fires, YYYYQn.")
-    duration: int | None = Field(None, ge=1, le=400,
+    duration: int | None = Field(None, ge=1, le=400, strict=True,
                                  description="Quarters it lasts; omit for permanent.")
     description: str = Field("", description="What happened, in a sentence.")
     source: str = Field("", description="Where the event and its date come from.")
@@ -122,7 +127,7 @@ class ScenarioFile(_Strict):
     extends: str | None = None
     world: str | None = None
     period: PeriodSpec | None = None
-    set: dict[str, float | str] = Field(default_factory=dict)
+    set: dict[str, float | str | bool] = Field(default_factory=dict)  # checked per target
     remove_events: list[str] = Field(default_factory=list)
     events: list[EventSpec | str] = Field(default_factory=list)
 
@@ -131,6 +136,24 @@ class ScenarioFile(_Strict):
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (`list[EventSpec | str]` -> [EventSpec])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The field names valid at `loc` (a data location) inside `model`, for suggestions."""
+    models = [model] if model is not None else []
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            continue
+        models = [m2 for m in models if key in m.model_fields
+                  for m2 in _models_in(m.model_fields[key].annotation)]
+    return [f for m in models for f in m.model_fields]
 
 
 def _data_loc(raw: Any, loc: tuple, missing: bool) -> tuple[tuple, int | None]:
@@ -161,26 +184,49 @@ def _data_loc(raw: Any, loc: tuple, missing: bool) -> tuple[tuple, int | None]:
     return tuple(out), line
 
 
-def _pydantic_error(path: Path, raw: Any, e: ValidationError, prefix: tuple = ()) -> InputError:
-    """Turn the first pydantic error into a one-line InputError naming field and line.
+def _pydantic_errors(path: Path, raw: Any, e: ValidationError, prefix: tuple = (),
+                     model: type[BaseModel] | None = None) -> InputErrors:
+    """Turn pydantic's errors into one-line InputErrors naming field and line, one per place.
 
     When every branch of a union fails at the same place on the input's type (an event
     that is neither a mapping nor an id), the message lists what each branch expected.
+    An unknown field of `model` (at `prefix`) gets a "did you mean" when one is close.
     """
     errors = e.errors()
-    first = errors[0]
 
     def where(err):
         return _data_loc(raw, (*prefix, *err["loc"]), err["type"] == "missing")
 
-    loc, line = where(first)
-    same = [err for err in errors if where(err)[0] == loc]
-    if len(same) > 1 and all(err["type"] in TYPE_NOUNS for err in same):
-        nouns = dict.fromkeys(TYPE_NOUNS[err["type"]] for err in same)
-        msg = "expected " + " or ".join(nouns) + input_note(first)
-    else:
-        msg = pydantic_message(first)
-    return InputError(path, msg, line=line, field=format_loc(loc) or None)
+    places: dict[tuple, list[dict]] = {}
+    lines: dict[tuple, int | None] = {}
+    for err in errors:
+        loc, line = where(err)
+        places.setdefault(loc, []).append(err)
+        lines.setdefault(loc, line)
+    out = []
+    unknown = {loc[:-1] + (did_you_mean(loc[-1], _fields_at(model, loc[len(prefix):])),)
+               for loc, same in places.items() if loc and same[0]["type"] == "extra_forbidden"}
+    for loc, same in places.items():
+        if any(other[:len(loc)] == loc and len(other) > len(loc) for other in places):
+            continue  # a union's other branch (`str` for an event mapping): the deeper one
+        if (same[0]["type"] == "missing" and loc
+                and loc[:-1] + (f" (did you mean {loc[-1]!r}?)",) in unknown):
+            continue  # `descripton: ...` says it: "unknown field (did you mean 'description'?)"
+        first = same[0]
+        if len(same) > 1 and all(err["type"] in TYPE_NOUNS for err in same):
+            nouns = dict.fromkeys(TYPE_NOUNS[err["type"]] for err in same)
+            msg = "expected " + " or ".join(nouns) + input_note(first)
+        else:
+            msg = pydantic_message(first, _fields_at(model, loc[len(prefix):]))
+        out.append(InputError(path, msg, line=lines[loc], field=format_loc(loc) or None))
+    out.sort(key=lambda err: err.line or 0)
+    return InputErrors(out)
+
+
+def _pydantic_error(path: Path, raw: Any, e: ValidationError, prefix: tuple = (),
+                    model: type[BaseModel] | None = None) -> InputErrors:
+    """All of pydantic's errors as one `InputErrors` (its `str` is the first, on one line)."""
+    return _pydantic_errors(path, raw, e, prefix, model)
 
 
 def _resolve_path(name: str, base_dir: Path, kind: str) -> Path:
@@ -204,7 +250,10 @@ def _unwrap(path: Path, raw: LocatedDict, loc: tuple, node: Any, sources: dict, 
                          line=where, field=dotted)
     extra = set(node) - {"value", "source", "unit", "note"}
     if extra:
-        raise InputError(path, f"unknown field {sorted(extra)[0]!r}", line=where, field=dotted)
+        name = sorted(map(str, extra))[0]
+        raise InputError(path, f"unknown field {shorten(name)}"
+                         + did_you_mean(name, ("value", "source", "unit", "note")),
+                         line=where, field=dotted)
     src = node["source"]
     if not isinstance(src, str) or not src.strip():
         raise InputError(path, "source must name where the value comes from, or say "
@@ -226,11 +275,13 @@ def _section(path, raw, loc, model, node, sources, key_prefix):
         if k == "toward":
             continue
         if k not in model.model_fields:
-            raise InputError(path, "unknown attribute", line=line_of(raw, (*loc, k)),
-                             field=".".join(map(str, (*loc, k))))
+            raise InputError(path, "unknown attribute" + did_you_mean(k, model.model_fields),
+                             line=line_of(raw, (*loc, k)), field=".".join(map(str, (*loc, k))))
         values[k] = _unwrap(path, raw, (*loc, k), v, sources, f"{key_prefix}.{k}")
-    try:
-        return model(**values)
+        if isinstance(values[k], bool) and is_flag(model, k):
+            values[k] = float(values[k])
+    try:  # strict: `true` or text where a number is expected is an error, not 1 or a parse
+        return model.model_validate(values, strict=True)
     except ValidationError as e:
         raise _pydantic_error(path, raw, e, prefix=loc) from None
 
@@ -249,7 +300,8 @@ def load_world(path: str | Path) -> tuple[World, dict[str, str]]:
     allowed = {"name", "description", "powers", "states", "other"}
     for k in raw:
         if k not in allowed:
-            raise InputError(path, "unknown field", line=line_of(raw, (k,)), field=str(k))
+            raise InputError(path, "unknown field" + did_you_mean(k, sorted(allowed)),
+                             line=line_of(raw, (k,)), field=str(k))
     for k in ("name", "powers", "states", "other"):
         if k not in raw:
             raise InputError(path, "required field is missing", line=1, field=k)
@@ -318,12 +370,24 @@ def _load_event_file(event_id: str, hashes: dict[str, str]) -> tuple[EventSpec, 
     try:
         spec = EventSpec.model_validate(dict(raw))
     except ValidationError as e:
-        raise _pydantic_error(path, raw, e) from None
+        raise _pydantic_error(path, raw, e, model=EventSpec) from None
     if spec.id != event_id:
         raise InputError(path, f"id {spec.id!r} must match the file name {event_id!r}",
                          line=line_of(raw, ("id",)), field="id")
     hashes[str(path)] = _sha256(path)
     return spec, path, raw
+
+
+def _exists(path: Path) -> bool:
+    """`path.exists()`, false for a name the system refuses (too long, bad bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _shipped_event_ids() -> list[str]:
+    return sorted(p.stem for p in (scenarios_dir() / "events").glob("*.yaml"))
 
 
 @dataclass(frozen=True)
@@ -363,13 +427,21 @@ class _Partial:
     hashes: dict[str, str]
 
 
-def _load_partial(path: Path, chain: tuple[Path, ...]
+def _load_partial(path: Path, chain: tuple[Path, ...], errors: list[InputError]
                   ) -> tuple[ScenarioFile, _Partial, LocatedDict]:
+    """Read a scenario file and its ancestors, merged.
+
+    Problems that do not stop the reading (an unknown event id, a bad `remove_events`
+    entry) are added to `errors`.
+
+    Raises:
+        InputError: a problem after which the file cannot be read further.
+    """
     raw = load_yaml(path)
     try:
         spec = ScenarioFile.model_validate(dict(raw))
     except ValidationError as e:
-        raise _pydantic_error(path, raw, e) from None
+        raise _pydantic_error(path, raw, e, model=ScenarioFile) from None
     here = _Origin(path, raw)
     hashes = {str(path): _sha256(path)}
     if spec.extends is not None:
@@ -377,10 +449,21 @@ def _load_partial(path: Path, chain: tuple[Path, ...]
         if parent in chain or parent == path.resolve():
             names = " -> ".join(p.stem for p in (*chain, path.resolve(), parent))
             raise here.error(f"circular extends ({names})", "extends")
-        if not parent.is_file():
-            raise here.error(f"no scenario {spec.extends!r} to extend ({parent} is not a file)",
-                             "extends")
-        _, base, _ = _load_partial(parent, (*chain, path.resolve()))
+        if len(chain) + 1 >= MAX_EXTENDS:
+            start = chain[0].name if chain else path.name
+            raise here.error(f"extends chain longer than {MAX_EXTENDS} files (from {start} to "
+                             f"{path.name} -> {parent.name})", "extends")
+        if not _exists(parent):
+            raise here.error(f"no scenario {shorten(spec.extends)} to extend "
+                             f"({shorten(str(parent), 80)} is not a file)", "extends")
+        try:  # a file that is no scenario at all (.env, a FIFO) is this line's mistake
+            load_yaml(parent)
+        except InputError as e:
+            if e.field is None:
+                where = f" (its line {e.line})" if e.line is not None else ""
+                raise here.error(f"cannot extend {shorten(spec.extends, 120)}: {e.message}{where}",
+                                 "extends") from None
+        _, base, _ = _load_partial(parent, (*chain, path.resolve()), errors)
         hashes.update(base.hashes)
         world_path = base.world_path
         period, period_origin = base.period, base.period_origin
@@ -392,9 +475,14 @@ def _load_partial(path: Path, chain: tuple[Path, ...]
         overrides, set_origins, events = {}, {}, {}
     if spec.world is not None:
         world_path = _resolve_path(spec.world, path.parent, "world")
-        if not world_path.is_file():
-            raise here.error(f"world {spec.world!r} not found ({world_path} is not a file)",
-                             "world")
+        if not _exists(world_path):
+            raise here.error(f"world {shorten(spec.world)} not found "
+                             f"({shorten(str(world_path), 80)} is not a file)", "world")
+        try:
+            read_text(world_path)
+        except InputError as e:
+            raise here.error(f"cannot read world {shorten(spec.world)}: {e.message}",
+                             "world") from None
     if spec.period is not None:
         # only the ends given here replace the inherited ones
         period = period.model_copy(
@@ -406,37 +494,48 @@ def _load_partial(path: Path, chain: tuple[Path, ...]
     for i, ev in enumerate(spec.remove_events):
         if ev not in events:
             known = ", ".join(sorted(events)) or "none"
-            raise here.error(f"unknown event {ev!r} (inherited events: {known})",
-                             "remove_events", i)
+            errors.append(here.error(f"unknown event {shorten(ev)}"
+                                     + (did_you_mean(ev, events)
+                                        or f" (inherited events: {known})"),
+                                     "remove_events", i))
+            continue
         del events[ev]
     own_ids: set[str] = set()
     for i, ev in enumerate(spec.events):
         added_by = _Origin(path, raw, ("events", i))
         if isinstance(ev, str):
             if not EVENT_ID_RE.match(ev):
-                raise added_by.error(f"{ev!r} is not an event id (snake_case, like "
-                                     "ukraine_war_2022) nor an inline event mapping")
+                errors.append(added_by.error(f"{shorten(ev)} is not an event id (snake_case, "
+                                             "like ukraine_war_2022) nor an inline event "
+                                             "mapping"))
+                continue
             try:
                 espec, epath, eraw = _load_event_file(ev, hashes)
             except FileNotFoundError:
-                raise added_by.error(f"unknown event {ev!r}: no file scenarios/events/{ev}.yaml"
-                                     ) from None
+                errors.append(added_by.error(
+                    f"unknown event {ev!r}: no file scenarios/events/{ev}.yaml"
+                    + did_you_mean(ev, _shipped_event_ids())))
+                continue
             entry = _EventEntry(espec, _Origin(epath, eraw), added_by)
         else:
             espec = ev
             entry = _EventEntry(espec, added_by, added_by)
         if espec.id in own_ids:
-            raise added_by.error(f"event id {espec.id!r} appears twice in this file",
-                                 *(("id",) if entry.at is added_by else ()))
+            errors.append(added_by.error(f"event id {espec.id!r} appears twice in this file",
+                                         *(("id",) if entry.at is added_by else ())))
+            continue
         own_ids.add(espec.id)
         events[espec.id] = entry
     part = _Partial(world_path, period, period_origin, overrides, set_origins, events, hashes)
     return spec, part, raw
 
 
-def _resolve_events(part: _Partial, world: World, path: Path, start: int, end: int
-                    ) -> tuple[Event, ...]:
-    """Check each event against the world and period and resolve its targets."""
+def _resolve_events(part: _Partial, world: World, path: Path, start: int, end: int,
+                    errors: list[InputError]) -> tuple[Event, ...]:
+    """Check each event against the world and period and resolve its targets.
+
+    Events with a bad effect are left out and their problems added to `errors`.
+    """
     events = []
     for entry in part.events.values():
         espec, at = entry.spec, entry.at
@@ -444,64 +543,93 @@ def _resolve_events(part: _Partial, world: World, path: Path, start: int, end: i
         if entry.added_by.path == path and not start <= q <= end:
             span = f"{part.period.start}-{part.period.end}"
             if at is entry.added_by:
-                raise at.error(f"quarter {espec.at} is outside the period {span}", "at")
-            raise entry.added_by.error(f"event {espec.id!r} fires at {espec.at}, outside the "
-                                       f"period {span}")
-        effects = []
+                errors.append(at.error(f"quarter {espec.at} is outside the period {span}",
+                                       "at"))
+            else:
+                errors.append(entry.added_by.error(f"event {espec.id!r} fires at {espec.at}, "
+                                                   f"outside the period {span}"))
+        effects, bad = [], False
         for j, eff in enumerate(espec.effects):
+            problems = []
             try:
                 paths = expand_target(world, eff.target)
             except ValueError as e:
-                raise at.error(str(e), "effects", j, "target") from None
+                errors.append(at.error(str(e), "effects", j, "target"))
+                bad = True
+                continue
             if any(p == ("params", "regional_weighting") for p in paths):
-                raise at.error("regional_weighting cannot be changed by an event",
-                               "effects", j, "target")
+                problems.append(("regional_weighting cannot be changed by an event", "target"))
             if eff.op == "scale" and espec.duration is not None and eff.value == 0:
-                raise at.error("a temporary scale by 0 cannot be undone; use set",
-                               "effects", j, "value")
+                problems.append(("a temporary scale by 0 cannot be undone; use set", "value"))
             if eff.op == "set":
                 for p in paths:
                     try:
                         check_value(p, eff.value)
                     except ValueError as e:
-                        raise at.error(f"{e} for {eff.target}", "effects", j, "value") from None
+                        problems.append((f"{e} for {eff.target}", "value"))
+                        break
+            for message, key in problems:
+                errors.append(at.error(message, "effects", j, key))
+            bad = bad or bool(problems)
             effects.append(Effect(eff.target, eff.op, eff.value, paths))
-        events.append(Event(espec.id, espec.at, q, espec.duration, espec.description,
-                            tuple(effects)))
+        if not bad:
+            events.append(Event(espec.id, espec.at, q, espec.duration, espec.description,
+                                tuple(effects)))
     events.sort(key=lambda e: e.quarter)
     return tuple(events)
 
 
+def _raise_all(errors: list[InputError]) -> None:
+    """Raise the collected problems, if any, as one `InputErrors` in file and line order."""
+    if not errors:
+        return
+    order = {}
+    for err in errors:
+        order.setdefault(err.path, len(order))
+    flat = [x for err in errors for x in getattr(err, "errors", [err])]
+    unique = list(dict.fromkeys(flat))
+    unique.sort(key=lambda err: (order.get(err.path, len(order)), err.line or 0))
+    raise InputErrors(unique)
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a shipped scenario by name, or a scenario file by path, and validate everything.
+
+    Problems are collected as far as reading can go, so that the error (an `InputErrors`)
+    lists all of them (`errors`); its `str` is the first, on one line.
 
     Raises:
         InputError: on any problem, as one line naming the file, the line and the field.
     """
     text = str(name_or_path)
     path = Path(text)
-    if not path.exists() and "/" not in text and not text.endswith((".yaml", ".yml")):
+    if not _exists(path) and "/" not in text and not text.endswith((".yaml", ".yml")):
         shipped = scenarios_dir() / f"{text}.yaml"
-        if not shipped.is_file():
-            known = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
-            raise InputError(text, f"no such file, nor a shipped scenario (shipped: {known})")
+        if not _exists(shipped):
+            names = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+            raise InputError(shorten(text).strip("'"), "no such file, nor a shipped scenario"
+                                + (did_you_mean(text, names)
+                                   or f" (shipped: {', '.join(names)})"))
         path = shipped
     read_text(path)  # clear errors for missing files, directories and binaries first
-    spec, part, raw = _load_partial(path, ())
+    errors: list[InputError] = []
+    spec, part, raw = _load_partial(path, (), errors)
     world, whashes = load_world(part.world_path)
     part.hashes.update(whashes)
 
     start, end = parse_quarter(part.period.start), parse_quarter(part.period.end)
     if end < start:
-        raise part.period_origin.error(f"period ends ({part.period.end}) before it starts "
-                                       f"({part.period.start})", "period")
-    try:
-        world, params = apply_set(world, Params(), part.overrides)
-    except InputError as e:
+        errors.append(part.period_origin.error(f"period ends ({part.period.end}) before it "
+                                               f"starts ({part.period.start})", "period"))
+    set_errors: list[InputError] = []
+    world, params = apply_set(world, Params(), part.overrides, set_errors, strict=True)
+    for e in set_errors:
         origin = part.set_origins[e.field]
-        raise InputError(origin.path, e.message, line=line_of(origin.raw, ("set", e.field)),
-                         field=f"set.{e.field}") from None
-    events = _resolve_events(part, world, path, start, end)
+        errors.append(InputError(origin.path, e.message,
+                                 line=line_of(origin.raw, ("set", e.field)),
+                                 field=f"set.{e.field}"))
+    events = _resolve_events(part, world, path, start, end, errors)
+    _raise_all(errors)
     return Scenario(
         name=spec.name,
         description=spec.description.strip(),

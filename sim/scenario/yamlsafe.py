@@ -2,7 +2,14 @@
 
 Reads a file as strict UTF-8 text and parses it with PyYAML's safe loader, refusing what a
 scenario file never needs: anchors and aliases (no alias bombs), Python-object and other
-tags, dates, binary content, empty files, directories, very large files and deep nesting.
+tags, dates, binary content, empty files, very large files, deep nesting, and anything that
+is not a regular file (directories, named pipes, devices such as /dev/zero: reading them
+would hang or never end). Plain values are read as YAML 1.2 reads them, not as YAML 1.1:
+only `true`/`false` are booleans and only plain decimal numbers are numbers, so `1:30`,
+`1_000` or `yes` stay text (and are refused where a number is expected) instead of silently
+becoming 90, 1000 or true, and `012` is twelve, not octal ten. Messages name the problem,
+never the file's content beyond a short, clipped value.
+
 Every mapping comes back as a `LocatedDict`, a plain dict that also remembers the line of
 each key, so that validation errors can name the line; `format_loc` writes a location as
 `events[0].effects[1].target`. Holds no knowledge of the scenario schema.
@@ -10,6 +17,9 @@ each key, so that validation errors can name the line; `format_loc` writes a loc
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +27,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from sim.errors import InputError
+from sim.errors import InputError, shorten
 
 MAX_BYTES = 1_000_000
 """Largest scenario file read, in bytes."""
@@ -96,8 +106,38 @@ def _tag_message(tag: str) -> str:
             "values, lists and mappings)")
 
 
+_BOOL, _INT, _FLOAT = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                       "tag:yaml.org,2002:float")
+_YAML12 = [
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    (_INT, re.compile(r"^[-+]?[0-9]+$"), "-+0123456789"),
+    (_FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), "-+.0123456789"),
+]
+"""Booleans and numbers as YAML 1.2's core schema reads plain text (ASCII digits only)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe loader that refuses aliases and deep nesting, and builds located containers."""
+    """Safe loader that refuses aliases and deep nesting, and builds located containers.
+
+    It resolves booleans and numbers by YAML 1.2's rules (`_YAML12`) instead of PyYAML's
+    YAML 1.1 ones (base-60 `1:30`, octal `012`, `1_000`, `yes`/`no`/`on`/`off`).
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in rules if tag not in (_BOOL, _INT, _FLOAT)]
+        for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_int(self, node):
+        """Read an integer in decimal (a leading 0 is not octal, as in YAML 1.2)."""
+        text = self.construct_scalar(node)
+        if not re.fullmatch(r"[-+]?[0-9]+", text):  # an explicit !!int on other text
+            raise ValueError("not a decimal integer")
+        digits = len(text.lstrip("+-"))
+        if digits > 4000:
+            raise ValueError(f"a {digits}-digit number")
+        return int(text)
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -122,6 +162,11 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
+for _tag, _rx, _first in _YAML12:
+    _Loader.add_implicit_resolver(_tag, _rx, list(_first))
+_Loader.add_constructor(_INT, _Loader.construct_yaml_int)
+
+
 def _build(node, path: str, loader: _Loader, loc: tuple = ()) -> Any:
     """Turn a composed node into plain values and located containers, refusing odd tags."""
     line = node.start_mark.line + 1
@@ -133,8 +178,12 @@ def _build(node, path: str, loader: _Loader, loc: tuple = ()) -> Any:
             return loader.construct_object(node)
         except (yaml.constructor.ConstructorError, ValueError, LookupError,
                 ArithmeticError):  # an explicit tag on text that does not fit it
-            raise InputError(path, f"{node.value!r} is not a valid {_tag_name(node.tag)} value",
-                             line=line, field=field) from None
+            digits = len(node.value.strip().lstrip("+-"))
+            if node.tag == _INT and node.value.strip().lstrip("+-").isdigit() and digits > 4000:
+                msg = f"a {digits}-digit number is too large"
+            else:
+                msg = f"{shorten(node.value)} is not a valid {_tag_name(node.tag)} value"
+            raise InputError(path, msg, line=line, field=field) from None
     if isinstance(node, SequenceNode):
         out = LocatedList()
         out.line = line
@@ -161,24 +210,58 @@ def _build(node, path: str, loader: _Loader, loc: tuple = ()) -> Any:
     raise InputError(path, "unsupported YAML node", line=line, field=field)
 
 
+_KINDS = [
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO)"),
+    (stat.S_ISCHR, "is a character device"),
+    (stat.S_ISBLK, "is a block device"),
+    (stat.S_ISSOCK, "is a socket"),
+]
+
+
+def _not_regular(mode: int) -> str:
+    """Say what a file that is not a regular file is (`is a named pipe (FIFO)`, ...)."""
+    return next((what for test, what in _KINDS if test(mode)), "is not a regular file")
+
+
 def read_text(path: str | Path) -> str:
-    """Read a scenario-like file as UTF-8 text, refusing directories, binaries and huge files.
+    """Read a scenario-like file as UTF-8 text; only regular files of at most `MAX_BYTES`.
+
+    Directories, named pipes, devices (`/dev/zero`, `/dev/urandom`) and sockets are refused
+    before anything is read from them (a pipe would hang, a device never ends), and no more
+    than `MAX_BYTES` + 1 bytes are ever read.
 
     Raises:
-        InputError: the file is missing, a directory, too large, binary or not UTF-8.
+        InputError: the file is missing, not a regular file, too large, binary or not UTF-8.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "file not found")
-    if p.is_dir():
-        raise InputError(p, "is a directory, expected a YAML file")
-    size = p.stat().st_size
-    if size > MAX_BYTES:
-        raise InputError(p, f"file is {size} bytes; scenario files are limited to {MAX_BYTES}")
     try:
-        data = p.read_bytes()
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(p, "file not found") from None
     except OSError as e:
-        raise InputError(p, f"cannot read file ({e.strerror or e})") from None
+        raise InputError(p, f"cannot read file ({e.strerror or type(e).__name__})") from None
+    if not stat.S_ISREG(mode):
+        expected = "expected a YAML file" if stat.S_ISDIR(mode) else "expected a regular file"
+        raise InputError(p, f"{_not_regular(mode)}, {expected}")
+    try:  # non-blocking: a file swapped for a pipe after the check cannot hang the open
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise InputError(p, f"cannot read file ({e.strerror or type(e).__name__})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(p, f"{_not_regular(info.st_mode)}, expected a regular file")
+        if info.st_size > MAX_BYTES:
+            raise InputError(p, f"file is {info.st_size} bytes; scenario files are limited to "
+                             f"{MAX_BYTES}")
+        try:
+            data = f.read(MAX_BYTES + 1)
+        except OSError as e:
+            raise InputError(p, f"cannot read file ({e.strerror or type(e).__name__})") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(p, f"file is over {MAX_BYTES} bytes; scenario files are limited to "
+                         f"{MAX_BYTES}")
     if b"\x00" in data:
         raise InputError(p, "binary file (contains NUL bytes), expected YAML text")
     try:
@@ -225,16 +308,17 @@ def load_yaml(path: str | Path, text: str | None = None) -> LocatedDict:
         ):
             msg += f" ({e.context.strip()} started at line {e.context_mark.line + 1})"
         raise InputError(path, f"invalid YAML: {msg}", line=line) from None
-    except yaml.YAMLError as e:
-        raise InputError(path, f"invalid YAML: {e}") from None
+    except yaml.YAMLError:  # its text can quote the file: name the problem only
+        raise InputError(path, "invalid YAML") from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH stops nesting long before
         raise InputError(path, "invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
-        raise InputError(path, f"top level must be a mapping of fields, found {kind}",
-                         line=node.start_mark.line + 1)
+        kind = "a list" if isinstance(data, list) else (
+            "a line of text" if isinstance(data, str) else "a single value")
+        raise InputError(path, f"top level must be a mapping of `field: value` lines, found "
+                         f"{kind} (is this a scenario file?)", line=node.start_mark.line + 1)
     return data
 
 

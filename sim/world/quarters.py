@@ -9,19 +9,30 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
+from sim.errors import shorten
+
+QUARTER_RE = re.compile(r"^([0-9]{4})Q([1-4])$")
+"""A quarter label: four ASCII digits, Q, 1 to 4."""
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""The years a quarter may fall in (any period, event, `--end`): a run to 2200Q4 takes
+about 9 times the baseline's time and memory; years outside are refused as mistakes."""
 
 
 def parse_quarter(text: Any) -> int:
     """Turn `2025Q4` into a quarter index (year * 4 + quarter - 1).
 
     Raises:
-        ValueError: the text is not of the form YYYYQn.
+        ValueError: the text is not of the form YYYYQn (ASCII digits), or its year is
+            outside `FIRST_YEAR`-`LAST_YEAR`.
     """
     m = QUARTER_RE.match(str(text).strip()) if isinstance(text, str) else None
     if not m:
-        raise ValueError(f"expected a quarter like 2025Q4, got {text!r}")
-    return int(m.group(1)) * 4 + int(m.group(2)) - 1
+        raise ValueError(f"expected a quarter like 2025Q4, got {shorten(text)}")
+    year = int(m.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"year {year} is outside the years a model can simulate "
+                         f"({FIRST_YEAR}-{LAST_YEAR}), got {text.strip()!r}")
+    return year * 4 + int(m.group(2)) - 1
 
 
 def format_quarter(index: int) -> str:

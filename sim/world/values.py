@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sim.errors import InputError
+from sim.errors import InputError, did_you_mean, shorten
 from sim.world.quarters import format_quarter, parse_quarter
 from sim.world.vocabulary import OTHER, PairAttrs, Params, PowerAttrs, StateAttrs
 
@@ -193,18 +193,20 @@ TYPE_NOUNS = {
 
 
 def input_note(err: dict, msg: str = "") -> str:
-    """` (got X)` for a scalar input not already quoted in the message."""
+    """` (got X)` for a scalar input not already quoted in the message (clipped)."""
     if "input" not in err or isinstance(err["input"], dict | list):
         return ""
-    got = repr(err["input"])
-    return "" if got in msg else f" (got {got})"
+    value = err["input"]
+    got = ("true" if value else "false") if isinstance(value, bool) else shorten(value)
+    return "" if repr(value) in msg else f" (got {got})"
 
 
-def pydantic_message(err: dict) -> str:
+def pydantic_message(err: dict, fields: list[str] | None = None) -> str:
     """Say what a pydantic error expected and what was given, briefly."""
     kind = err["type"]
     if kind == "extra_forbidden":
-        return "unknown field"
+        name = err["loc"][-1] if err["loc"] else None
+        return "unknown field" + did_you_mean(name, fields or ())
     if kind == "missing":
         return "required field is missing"
     if kind in TYPE_NOUNS:
@@ -230,13 +232,15 @@ def expand_target(world: World, target: str) -> tuple[tuple[str, ...], ...]:
         if name == "*":
             return list(options)
         if name not in options:
-            raise ValueError(f"unknown {what} {name!r} (expected one of {', '.join(options)}"
-                             " or *)")
+            hint = did_you_mean(name, options)
+            raise ValueError(f"unknown {what} {shorten(name)}" + (hint or (
+                f" (expected one of {', '.join(options)} or *)")))
         return [name]
 
     def attr(name, model, what):
         if name not in model.model_fields:
-            raise ValueError(f"unknown {what} attribute {name!r}")
+            raise ValueError(f"unknown {what} attribute {shorten(name)}"
+                             + did_you_mean(name, model.model_fields))
         return name
 
     head = parts[0]
@@ -277,16 +281,30 @@ def _field_adapter(model: type[BaseModel], attr: str) -> TypeAdapter:
     return TypeAdapter(Annotated[info.annotation, *info.metadata])
 
 
-def check_value(path: tuple[str, ...], value: Any) -> Any:
+def is_flag(model: type[BaseModel], attr: str) -> bool:
+    """Whether an attribute is a 0/1 flag (unit `flag`), which may be written true/false."""
+    extra = model.model_fields[attr].json_schema_extra
+    return isinstance(extra, dict) and extra.get("unit") == "flag"
+
+
+def check_value(path: tuple[str, ...], value: Any, strict: bool = False) -> Any:
     """Validate one value for the attribute at a resolved path (type, range, finiteness).
+
+    Args:
+        path: The resolved attribute path.
+        value: The value.
+        strict: As written in a file: no `true` or text where a number is expected (a flag,
+            unit `flag`, may be `true` or `false`).
 
     Raises:
         ValueError: the value does not fit the attribute, saying what was expected.
     """
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"must be a finite number (got {value!r})")
+    if isinstance(value, bool) and is_flag(_MODELS[path[0]], path[-1]):
+        value = float(value)
     try:
-        out = _field_adapter(_MODELS[path[0]], path[-1]).validate_python(value)
+        out = _field_adapter(_MODELS[path[0]], path[-1]).validate_python(value, strict=strict)
     except ValidationError as e:
         raise ValueError(pydantic_message(e.errors()[0])) from None
     if isinstance(out, float) and not math.isfinite(out):
@@ -294,8 +312,17 @@ def check_value(path: tuple[str, ...], value: Any) -> Any:
     return out
 
 
-def apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[World, Params]:
+def apply_set(world: World, params: Params, overrides: dict[str, Any],
+               errors: list[InputError] | None = None, strict: bool = False
+               ) -> tuple[World, Params]:
     """Apply `set:` overrides, checking each key and value on its own.
+
+    Args:
+        world: The world the keys name.
+        params: The model parameters before the overrides.
+        overrides: `set:` keys and values.
+        errors: If given, bad entries are collected here and skipped instead of raised.
+        strict: Values as written in a file (see `check_value`).
 
     Raises:
         InputError: a key (the error's field) names nothing in the world, or its value does
@@ -308,7 +335,7 @@ def apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[
     for key, value in overrides.items():
         try:
             for path in expand_target(world, key):
-                checked = check_value(path, value)
+                checked = check_value(path, value, strict)
                 if path[0] == "params":
                     pdict[path[1]] = checked
                 elif path[0] == "powers":
@@ -318,7 +345,9 @@ def apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[
                 else:
                     pairs[(path[1], path[2])][path[3]] = checked
         except ValueError as e:
-            raise InputError(None, str(e), field=key) from None
+            if errors is None:
+                raise InputError(None, str(e), field=key) from None
+            errors.append(InputError(None, str(e), field=key))
     new_world = World(
         name=world.name,
         description=world.description,
@@ -328,5 +357,3 @@ def apply_set(world: World, params: Params, overrides: dict[str, Any]) -> tuple[
         sources=world.sources,
     )
     return new_world, Params(**pdict)
-
-
