@@ -67,11 +67,13 @@ class InputError(ValueError):
         super().__init__(self.format())
 
     def format(self) -> str:
-        """Return the one-line message: file, line, field, then what is wrong."""
-        where = self.path or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
-        parts = [where]
+        """Return the one-line message: file, line, field, then what is wrong.
+
+        Without a file (a command-line option, a folder), the field and message alone.
+        """
+        parts = []
+        if self.path is not None:
+            parts.append(self.path + (f":{self.line}" if self.line is not None else ""))
         if self.field:
             parts.append(self.field)
         parts.append(self.message)

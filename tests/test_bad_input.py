@@ -321,7 +321,7 @@ def test_validate_lists_every_file_it_writes_so_it_can_replace_its_result(t):
 
 def test_folder_filled_while_the_runs_ran_is_left_alone(t, tmp_path):
     out = t / "late"
-    with pytest.raises(store.OutputError, match="not a greatgame result"):
+    with pytest.raises(InputError, match="not a greatgame result"):
         with store.staged_dir(out) as tmp:
             (tmp / "shares.parquet").write_bytes(b"new")
             out.mkdir()
@@ -334,7 +334,7 @@ def test_current_folder_is_never_the_output(t, monkeypatch):
     empty = t / "empty"
     empty.mkdir()
     monkeypatch.chdir(empty)
-    with pytest.raises(store.OutputError, match="current folder"):
+    with pytest.raises(InputError, match="current folder"):
         store.check_output_dir(".")
     assert store.check_output_dir(t / "new") == (t / "new").resolve()
     assert store.check_output_dir(t / "dir.yaml") == (t / "dir.yaml").resolve()  # empty
@@ -342,11 +342,11 @@ def test_current_folder_is_never_the_output(t, monkeypatch):
 
 def test_foreign_manifest_is_not_a_result(t):
     (t / "user" / "manifest.json").write_text(json.dumps({"files": ["thesis.docx"]}))
-    with pytest.raises(store.OutputError, match="not a greatgame result"):
+    with pytest.raises(InputError, match="not a greatgame result"):
         store.check_output_dir(t / "user")
     (t / "piped").mkdir()
     os.mkfifo(t / "piped" / "manifest.json")  # refused, not read (a read would hang)
-    with _time_limit(5), pytest.raises(store.OutputError, match="not a greatgame result"):
+    with _time_limit(5), pytest.raises(InputError, match="not a greatgame result"):
         store.check_output_dir(t / "piped")
 
 
@@ -387,7 +387,7 @@ def test_size_estimate_covers_what_results_really_take():
     per_run_quarter = frames / (2 * scenario.n_quarters)
     assert per_run_quarter * 2 <= store.RESULT_BYTES_PER_RUN_QUARTER <= per_run_quarter * 6
     store.check_result_size(1000, 84)  # the default sizes are far within
-    with pytest.raises(store.SizeError, match="at most"):
+    with pytest.raises(InputError, match="at most"):
         store.check_result_size(10**12, 84)
 
 

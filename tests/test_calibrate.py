@@ -15,6 +15,7 @@ from sim.analysis.validation import history_fit
 from sim.calibration import report as R
 from sim.calibration import search as C
 from sim.cli.main import main
+from sim.errors import InputError
 from sim.runs.runner import derive_seeds, run_batch
 from sim.scenario import history as H
 from sim.scenario.scenarios import load_scenario, scenarios_dir
@@ -119,7 +120,7 @@ def test_parse_free(baseline):
                        (["params.w_trade=0:7"], "than"), (["params.w_trade=x"], "LO:HI"),
                        (["params.w_trade", "params.w_trade"], "twice"),
                        (["params.regional_weighting"], "not a number")]:
-        with pytest.raises(C.CalibrationError, match=words):
+        with pytest.raises(InputError, match=words):
             C.parse_free(bad, baseline)
 
 
@@ -162,7 +163,7 @@ def test_calibration_improves_and_resumes_after_an_interruption(tmp_path):
             C.calibrate(_settings(), out, progress=interrupt)
         saved = len(list((out / "runs").glob("part-*.parquet")))
         assert 0 < saved < n_ref
-        with pytest.raises(C.CalibrationError, match="--resume"):
+        with pytest.raises(InputError, match="--resume"):
             C.calibrate(_settings(), out)
         res = C.calibrate(_settings(), out, resume=True)
         assert set(res.log.evals) == set(ref.log.evals)
@@ -171,12 +172,12 @@ def test_calibration_improves_and_resumes_after_an_interruption(tmp_path):
 
     again = C.calibrate(_settings(), tmp_path / "ref", resume=True)
     assert again.fresh == 0
-    with pytest.raises(C.CalibrationError, match="different calibration"):
+    with pytest.raises(InputError, match="different calibration"):
         C.calibrate(_settings(replications=2), tmp_path / "ref", resume=True)
 
 
 def test_train_until_must_leave_a_training_window(tmp_path):
-    with pytest.raises(C.CalibrationError, match="train-until"):
+    with pytest.raises(InputError, match="train-until"):
         C.calibrate(_settings(train_until=2015), tmp_path / "x")
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from sim.analysis import explain as E
 from sim.cli.main import main
+from sim.errors import InputError
 from sim.runs.gather import explain as explain_runs
 from sim.runs.runner import derive_seeds, run_one, run_traced
 from sim.runs.tables import ALIGNMENT_COLUMNS
@@ -76,7 +77,7 @@ def test_explain_before_option(scenario):
     ("kyrgyzstan", "2016Q3", {"before": "2016Q3"}, "must be earlier"),
 ])
 def test_explain_rejects_bad_input(scenario, state, quarter, kw, match):
-    with pytest.raises(E.ExplainError, match=match):
+    with pytest.raises(InputError, match=match):
         explain_runs(scenario, state, quarter, SEEDS[0], **kw)
 
 
@@ -164,7 +165,7 @@ def test_reason_names_the_term_that_pulled_most_in_the_direction_of_the_move():
     for table in (up, against):
         check_reason(E.reason(table), table, "china")
     assert "hardly changed" in E.reason(_fake(0.0, {}))
-    with pytest.raises(E.ExplainError):
+    with pytest.raises(InputError):
         E.reason(t, power="india")
 
 

@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 import sim  # noqa: E402
 from sim.analysis.bands import summarise  # noqa: E402
+from sim.errors import InputError  # noqa: E402
 from sim.output.figures import run_figures, validation_figures  # noqa: E402
 from sim.runs import store as io  # noqa: E402
 from sim.runs.runner import derive_seeds, run_batch  # noqa: E402
@@ -147,7 +148,7 @@ def test_failure_while_moving_into_place_restores_previous(tmp_path, monkeypatch
 def test_output_path_that_is_a_file(tmp_path, run):
     f = tmp_path / "res"
     f.write_text("not a folder")
-    with pytest.raises(io.OutputError, match="not a folder"):
+    with pytest.raises(InputError, match="not a folder"):
         _write(f, run)
     assert f.read_text() == "not a folder"
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from sim.cli.main import main
+from sim.errors import InputError
 from sim.runs import sweep as S
 from sim.runs.sweep import done_records, execute, load_sweep
 from sim.scenario.sweepfile import load_sweep_file
@@ -198,7 +199,7 @@ def test_a_second_sweep_in_a_busy_folder_is_refused_and_a_killed_holder_frees_it
             line = one_line_error(capsys)
             assert "another sweep is running in this folder" in line
             assert f"pid {holder.pid}" in line
-        with pytest.raises(S.SweepBusyError, match=f"pid {holder.pid}"):
+        with pytest.raises(InputError, match=f"pid {holder.pid}"):
             execute(load_sweep_file(small), out, executor="serial", resume=True)
         assert sorted(p.name for p in (out / "runs").iterdir()) == before
     finally:
@@ -240,7 +241,7 @@ def test_the_lock_is_reentrant_in_one_thread_and_refused_to_another(tmp_path):
             try:
                 with S.folder_lock(out):
                     pass
-            except S.SweepBusyError as e:
+            except InputError as e:
                 errors.append(str(e))
 
         t = threading.Thread(target=other)
@@ -343,7 +344,7 @@ def test_a_billion_run_sweep_is_refused_at_once_and_writes_nothing(tmp_path, cap
     assert "too large for this machine: 1,000,000,000 runs would need about" in line
     assert "of memory" in line and "of disk" in line and "days on 1 worker" in line
     assert not out.exists()
-    with pytest.raises(S.SweepSizeError):
+    with pytest.raises(InputError):
         execute(plan, out, executor="serial")
     assert not out.exists()
 

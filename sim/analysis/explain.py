@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from sim.errors import InputError
 from sim.world.quarters import format_quarter, parse_quarter
 from sim.world.values import Scenario
 from sim.world.vocabulary import ALIGNMENT_TERMS
@@ -42,9 +43,6 @@ TERM_LABELS = {
 
 
 
-class ExplainError(ValueError):
-    """An unknown state, or a quarter outside the scenario's period."""
-
 
 # --------------------------------------------------------------------------- explaining
 
@@ -52,14 +50,14 @@ def check_quarter(scenario: Scenario, quarter: str, what: str = "quarter") -> in
     """Quarter label -> index, checked against the scenario's period.
 
     Raises:
-        ExplainError: malformed, or outside the period.
+        InputError: malformed, or outside the period.
     """
     try:
         q = parse_quarter(quarter)
     except ValueError as e:
-        raise ExplainError(f"{what}: {e}") from None
+        raise InputError(None, f"{what}: {e}") from None
     if not scenario.start <= q <= scenario.end:
-        raise ExplainError(f"{what} {quarter} is outside {scenario.name}'s period "
+        raise InputError(None, f"{what} {quarter} is outside {scenario.name}'s period "
                            f"{format_quarter(scenario.start)}–{format_quarter(scenario.end)}")
     return q
 
@@ -68,12 +66,12 @@ def check_state(scenario: Scenario, state: str) -> str:
     """Return the state's name (case-insensitive match).
 
     Raises:
-        ExplainError: no such state in the scenario's world.
+        InputError: no such state in the scenario's world.
     """
     states = scenario.world.state_names
     match = next((s for s in states if s.lower() == str(state).strip().lower()), None)
     if match is None:
-        raise ExplainError(f"unknown state {state!r} (states: {', '.join(states)})")
+        raise InputError(None, f"unknown state {state!r} (states: {', '.join(states)})")
     return match
 
 
@@ -90,12 +88,12 @@ def explain_trace(trace: pd.DataFrame, state: str, quarter: str, before: str) ->
         See `explain`.
 
     Raises:
-        ExplainError: the trace lacks the state or a quarter.
+        InputError: the trace lacks the state or a quarter.
     """
     t = trace[(trace["state"] == state) & trace["quarter"].isin([before, quarter])]
     for q in (before, quarter):
         if not (t["quarter"] == q).any():
-            raise ExplainError(f"no recorded quarter {q} for {state}")
+            raise InputError(None, f"no recorded quarter {q} for {state}")
     n = int(t["replication"].nunique())
     means = t.groupby(["quarter", "power"], sort=False)[list(VALUES)].mean()
     powers = list(dict.fromkeys(t["power"]))
@@ -158,7 +156,7 @@ def reason(table: pd.DataFrame, power: str | None = None) -> str:
         partners' tilt-weighted average)."
 
     Raises:
-        ExplainError: `power` is not a partner in the table.
+        InputError: `power` is not a partner in the table.
     """
     t = table.reset_index(drop=True)
     if power is None:
@@ -166,7 +164,7 @@ def reason(table: pd.DataFrame, power: str | None = None) -> str:
     else:
         hits = t.index[t["power"] == power]
         if not len(hits):
-            raise ExplainError(f"unknown partner {power!r}")
+            raise InputError(None, f"unknown partner {power!r}")
         i = int(hits[0])
     r = t.iloc[i]
     state = str(r["state"]).replace("_", " ").title()

@@ -38,9 +38,6 @@ GOOD_FIT = 1.10
 """Points within 10% of the best loss count as good fits (selection, identification)."""
 
 
-class CalibrationError(ValueError):
-    """Bad calibration input (unknown parameter, bad range, folder clash): one line."""
-
 
 # --------------------------------------------------------------------------- free parameters
 
@@ -104,7 +101,7 @@ def parse_free(specs: Sequence[str] | None, scenario: Scenario) -> list[FreePara
     A path without a range takes the default set's range for it, else the vocabulary's.
 
     Raises:
-        CalibrationError: unknown path, a range outside the vocabulary's, or lo >= hi.
+        InputError: unknown path, a range outside the vocabulary's, or lo >= hi.
     """
     if not specs:
         return list(DEFAULT_FREE)
@@ -116,33 +113,33 @@ def parse_free(specs: Sequence[str] | None, scenario: Scenario) -> list[FreePara
         try:
             resolved = expand_target(scenario.world, path)
         except ValueError as e:
-            raise CalibrationError(f"--params {path}: {e}") from None
+            raise InputError(None, f"--params {path}: {e}") from None
         attr = resolved[0][-1]
         if attr == "regional_weighting":
-            raise CalibrationError(f"--params {path}: not a number")
+            raise InputError(None, f"--params {path}: not a number")
         vlo, vhi = _vocab_range(attr)
         if rng:
             try:
                 lo, hi = (float(x) for x in rng.split(":"))
             except ValueError:
-                raise CalibrationError(f"--params {spec}: expected PATH=LO:HI") from None
+                raise InputError(None, f"--params {spec}: expected PATH=LO:HI") from None
             why = "range given on the command line"
         elif path in known:
             lo, hi, why = known[path].lo, known[path].hi, known[path].why
         else:
             if vlo is None or vhi is None:
-                raise CalibrationError(f"--params {path}: no upper bound in the vocabulary; "
+                raise InputError(None, f"--params {path}: no upper bound in the vocabulary; "
                                        "give a range as PATH=LO:HI")
             lo, hi, why = float(vlo), float(vhi), "the vocabulary's range"
         if not lo < hi:
-            raise CalibrationError(f"--params {spec}: the range needs LO < HI")
+            raise InputError(None, f"--params {spec}: the range needs LO < HI")
         for v in (lo, hi):
             try:
                 scenario.with_overrides({path: v})
             except InputError as e:
-                raise CalibrationError(f"--params {spec}: {e.args[0] if e.args else e}") from None
+                raise InputError(None, f"--params {spec}: {e.args[0] if e.args else e}") from None
         if any(f.path == path for f in out):
-            raise CalibrationError(f"--params {path}: given twice")
+            raise InputError(None, f"--params {path}: given twice")
         out.append(FreeParam(path, lo, hi, why))
     return out
 

@@ -40,7 +40,6 @@ from sim.calibration.evaluate import (
     DEFAULT_FREE,
     GOOD_FIT,
     LAYER_DIR,
-    CalibrationError,
     EvalLog,
     EvalTask,
     Evaluation,
@@ -55,6 +54,7 @@ from sim.calibration.evaluate import (
     usable_free,
 )
 from sim.calibration.evaluate import _base_scenario as _base_scenario
+from sim.errors import InputError
 from sim.runs.executors import ExecutorInfo, make_executor
 from sim.runs.sweep import done_records
 from sim.scenario import history as H
@@ -62,7 +62,7 @@ from sim.world.values import Scenario
 from sim.world.vocabulary import ROOT_SEED, Params
 
 __all__ = ["DEFAULT_FREE", "GOOD_FIT", "GROUPS", "LAYER_DIR", "LOSS_VERSION", "METRIC_ARRAYS",
-           "CalibrationError", "EvalLog", "EvalTask", "Evaluation", "FreeParam", "Outcome",
+           "EvalLog", "EvalTask", "Evaluation", "FreeParam", "Outcome",
            "Settings", "calibrate", "current_value", "fit_table", "layer_path", "log_errors",
            "loss", "observe", "parse_free", "path_targets", "point_key", "read_layer_entries",
            "run_task", "simulate_points", "target_tuples", "usable_free"]
@@ -168,25 +168,25 @@ def prepare_folder(out: Path, ident: dict[str, Any], resume: bool) -> None:
     """Check the output folder and record the calibration's identity in it.
 
     Raises:
-        CalibrationError: the folder holds another calibration or other files, or this
+        InputError: the folder holds another calibration or other files, or this
             calibration's log without `resume`.
     """
     spec = out / SPEC_FILE
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     if out.exists() and not out.is_dir():
-        raise CalibrationError(f"{out}: is a file, expected a folder")
+        raise InputError(None, f"{out}: is a file, expected a folder")
     if spec.exists():
         old = json.loads(spec.read_text())
         if old.get("identity_hash") != digest:
-            raise CalibrationError(
+            raise InputError(None,
                 f"{out}: holds a different calibration (other free parameters, ranges, seeds, "
                 "replications, training years, history or scenario files); choose another "
                 "--out or delete it")
         if not resume and done_records(out):
-            raise CalibrationError(f"{out}: already holds evaluations of this calibration; "
+            raise InputError(None, f"{out}: already holds evaluations of this calibration; "
                                    "add --resume to continue it, or choose another --out")
     elif out.exists() and any(p.name != "runs" for p in out.iterdir()):
-        raise CalibrationError(f"{out}: exists and is not a calibration folder; choose "
+        raise InputError(None, f"{out}: exists and is not a calibration folder; choose "
                                "another --out")
     out.mkdir(parents=True, exist_ok=True)
     for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
@@ -439,7 +439,7 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     of the test years.
 
     Raises:
-        CalibrationError: bad settings or output folder.
+        InputError: bad settings or output folder.
         KeyboardInterrupt: after finished evaluations are saved.
     """
     from scipy.stats import qmc
@@ -451,7 +451,7 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     note = note or (lambda _msg: None)
     out = Path(out)
     if not H.FIT_START < settings.train_until <= H.FIT_END:
-        raise CalibrationError(f"--train-until must be in {H.FIT_START + 1}-{H.FIT_END}")
+        raise InputError(None, f"--train-until must be in {H.FIT_START + 1}-{H.FIT_END}")
     layered = load_scenario(settings.scenario)
     backtest = settings.train_until < H.FIT_END
     reset = backtest_reset(layered) if backtest else {}
@@ -460,10 +460,10 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     targets = H.fit_targets(history)
     train = (targets.year.astype(int) <= settings.train_until).to_numpy()
     if not train.any():
-        raise CalibrationError("no sourced figure in the training years")
+        raise InputError(None, "no sourced figure in the training years")
     kept, dropped = usable_free(settings.free, targets[train], scenario.world.state_names)
     if not kept:
-        raise CalibrationError("no free parameter has a figure to fit in the training years")
+        raise InputError(None, "no free parameter has a figure to fit in the training years")
     for line in dropped:
         note(line)
     settings = replace(settings, free=kept)

@@ -14,18 +14,22 @@ import os
 import sys
 from pathlib import Path
 
-from sim.cli.sweep import _UsageError  # bad input: one line, exit 2
+from sim.cli.common import (
+    err,
+    non_negative_int,
+    positive_int,
+    progress_callback,
+    save_figure,
+    seed,
+    year,
+)
+from sim.errors import InputError
 from sim.runs.executors import EXECUTORS
 from sim.world.vocabulary import ROOT_SEED
 
 DEFAULT_BUDGET = 500
 DEFAULT_REPLICATIONS = 4
 CHART_REPLICATIONS = 10
-
-
-def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -40,52 +44,6 @@ def _write_csv(path: Path, df) -> None:
     os.replace(tmp, path)
 
 
-def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", facecolor="white")
-    os.replace(tmp, path)
-
-
-def _progress():
-    from tqdm import tqdm
-
-    state = {"bar": None}
-
-    def update(done: int, total: int) -> None:
-        if state["bar"] is None:
-            state["bar"] = tqdm(total=total, desc="calibrate", unit="point", file=sys.stderr,
-                                dynamic_ncols=True, initial=done)
-        else:
-            state["bar"].update(done - state["bar"].n)
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].close()
-
-    return update, close
-
-
-def _ascii_int(text: str, what: str) -> int:
-    """A whole number written in ASCII digits, at most 12 of them (no `1_000`, no `١٢`)."""
-    from sim.errors import shorten
-
-    digits = text.strip().removeprefix("-").removeprefix("+")
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 12:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {shorten(text)}")
-    return int(text)
-
-
-def _year(text: str) -> int:
-    return _ascii_int(text, "a year")
-
-
-def _count(text: str, minimum: int = 1) -> int:
-    v = _ascii_int(text, "a whole number of at most 12 digits")
-    if v < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
-    return v
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit, write the report and the calibrated layer, print the summary."""
     from sim.calibration import report as R
@@ -94,13 +52,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.scenario.scenarios import load_scenario, scenarios_dir
 
     if args.install and args.train_until != H.FIT_END:
-        raise _UsageError("--install installs a fit to all the history; a backtest "
+        raise InputError(None, "--install installs a fit to all the history; a backtest "
                           f"(--train-until {args.train_until}) is not installed")
     scenario = load_scenario(args.scenario)
-    try:
-        free = C.parse_free(args.params, scenario)
-    except C.CalibrationError as e:
-        raise _UsageError(str(e)) from None
+    free = C.parse_free(args.params, scenario)
     settings = C.Settings(scenario=args.scenario, free=free, budget=args.budget,
                           replications=args.replications, seed=args.seed,
                           train_until=args.train_until, executor=args.executor,
@@ -116,20 +71,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"{counts['local']}, slices {counts['profile']}) x {args.replications} "
           f"replications; training years {H.FIT_START}-{args.train_until}; executor "
           f"{args.executor}", file=sys.stderr)
-    update, close = _progress()
+    update, close = progress_callback("calibrate", "point")
     try:
         from tqdm import tqdm
 
         outcome = C.calibrate(settings, out, resume=args.resume, progress=update,
                               note=lambda m: tqdm.write(f"  {m}", file=sys.stderr))
-    except C.CalibrationError as e:
+    except InputError:
         close()
-        raise _UsageError(str(e)) from None
+        raise
     except KeyboardInterrupt:
         close()
         from sim.runs.sweep import done_records
 
-        _err(f"interrupted: {len(done_records(out))} evaluations are saved in {out}; run the "
+        err(f"interrupted: {len(done_records(out))} evaluations are saved in {out}; run the "
              "same command with --resume to continue")
         raise
     close()
@@ -153,7 +108,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         traj = pd.concat([traj, ex], ignore_index=True)
         bt = R.backtest_table(outcome, traj)
         _write_csv(out / "backtest.csv", bt)
-        _save(R.plot_backtest(traj, bt, history, args.train_until), out / "backtest.png")
+        save_figure(R.plot_backtest(traj, bt, history, args.train_until), out / "backtest.png")
     _write_csv(out / "fitted.csv", params)
     _write_csv(out / "fit.csv", fit)
     _write_csv(out / "evaluations.csv", outcome.log.table())
@@ -161,10 +116,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     _write_csv(out / "trajectories.csv", traj)
     if outcome.facts is not None:
         _write_csv(out / "facts.csv", outcome.facts)
-    _save(R.plot_model_vs_history(traj, R.chart_history(history), args.train_until),
+    save_figure(R.plot_model_vs_history(traj, R.chart_history(history), args.train_until),
           out / "model_vs_history.png")
-    _save(R.plot_residuals(fit), out / "residuals.png")
-    _save(R.plot_identification(outcome, slices), out / "identification.png")
+    save_figure(R.plot_residuals(fit), out / "residuals.png")
+    save_figure(R.plot_identification(outcome, slices), out / "identification.png")
     world = outcome.scenario.world.name
     installed = R.layer_path(scenarios_dir(), world)
     text = R.layer_text(outcome, date, command, R.read_layer_entries(installed))
@@ -203,12 +158,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(R._md_table(R.backtest_display(bt)))
         print(f"lowest mean error on China's trade share: {R.backtest_winner(bt)}")
     if args.install and outcome.worse_than_installed:
-        _err(f"not installed: the installed calibration fits better ({inst.loss:.4f} < "
+        err(f"not installed: the installed calibration fits better ({inst.loss:.4f} < "
              f"{outcome.best.loss:.4f}); try a larger --budget or more --replications")
         print(f"report: {out / 'summary.md'}")
         return 1
     if args.install and not outcome.facts_pass:
-        _err("not installed: the fitted values fail stylized facts (see facts.csv)")
+        err("not installed: the fitted values fail stylized facts (see facts.csv)")
         print(f"report: {out / 'summary.md'}")
         return 1
     if args.install:
@@ -240,28 +195,28 @@ def add_parsers(sub, common, fmt) -> None:
     c.add_argument("--params", nargs="+", metavar="PATH[=LO:HI]", default=None,
                    help="free parameters as set: paths, e.g. params.trade_gdp_elasticity=0.2:2 "
                         "powers.china.budget_growth (default: the documented default set)")
-    c.add_argument("--budget", type=_count, default=DEFAULT_BUDGET, metavar="N",
+    c.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET, metavar="N",
                    help="points to evaluate in the search (30%% Latin hypercube, the rest local "
                         "searches; the slices come on top)")
-    c.add_argument("--replications", type=_count, default=DEFAULT_REPLICATIONS, metavar="R",
+    c.add_argument("--replications", type=positive_int, default=DEFAULT_REPLICATIONS, metavar="R",
                    help="runs per point (the same seeds at every point)")
-    c.add_argument("--seed", type=lambda t: _count(t, 0), default=ROOT_SEED, metavar="S",
+    c.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S",
                    help="root seed of the replications and the Latin hypercube")
-    c.add_argument("--train-until", type=_year, default=H.FIT_END, metavar="YEAR",
+    c.add_argument("--train-until", type=year, default=H.FIT_END, metavar="YEAR",
                    help="last year fitted; later years are the backtest's test years")
     c.add_argument("--scenario", default="baseline", metavar="SCENARIO",
                    help="scenario to calibrate (its current values are the start point)")
     c.add_argument("--executor", choices=EXECUTORS, default="processes",
                    help="where evaluations run")
-    c.add_argument("--workers", type=_count, default=None, metavar="N",
+    c.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: all cores)")
     c.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="address of an existing Dask scheduler (with --executor dask)")
-    c.add_argument("--starts", type=_count, default=3, metavar="K",
+    c.add_argument("--starts", type=positive_int, default=3, metavar="K",
                    help="local searches, started from the best distinct points")
-    c.add_argument("--profile-points", type=lambda t: _count(t, 0), default=9, metavar="K",
+    c.add_argument("--profile-points", type=non_negative_int, default=9, metavar="K",
                    help="points per parameter on the identification slices (0: none)")
-    c.add_argument("--facts-replications", type=lambda t: _count(t, 0), default=20,
+    c.add_argument("--facts-replications", type=non_negative_int, default=20,
                    metavar="N", help="runs checking the nine stylized facts on the best "
                                      "points (0: no check)")
     c.add_argument("--out", default=None, metavar="DIR",
@@ -286,7 +241,7 @@ def write_validation_fit(fit: dict, out: Path) -> None:
     fig = R.plot_model_vs_history(fit["paths"], R.chart_history(H.load_history()))
     fig.suptitle("Baseline against sourced history (lines: mean of replications, bands "
                  "5-95%)", fontsize=12)
-    _save(fig, out / "model_vs_history.png")
+    save_figure(fig, out / "model_vs_history.png")
 
 
 def print_validation_fit(fit: dict) -> None:

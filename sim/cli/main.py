@@ -20,22 +20,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sim
+from sim.cli.common import (
+    EXIT_FAIL,
+    EXIT_INPUT,
+    EXIT_OK,
+    err,
+    positive_int,
+    progress,
+    quarter,
+    seed,
+    year,
+)
+from sim.errors import InputError
 from sim.world.vocabulary import DEFAULT_REPLICATIONS, ROOT_SEED
 
-MAX_DIGITS = 40
-"""Longest whole number accepted on the command line (seeds are spread from any size)."""
-EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
-
-
-class _InputError(Exception):
-    """Bad input detected by the CLI itself (reported like a scenario error, exit 2)."""
-
-
 # --------------------------------------------------------------------------- output helpers
-
-def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]],
            right: Sequence[bool] | None = None) -> str:
@@ -85,14 +84,6 @@ def _pct_band(mean: float, lo: float, hi: float) -> str:
     return f"{mean * 100:5.1f}%  [{lo * 100:4.1f}–{hi * 100:4.1f}]"
 
 
-def _progress(total: int, desc: str):
-    """Make a tqdm bar on stderr (disabled for a single run)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, disable=total <= 1,
-                leave=True, dynamic_ncols=True)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -113,20 +104,14 @@ def _check_out(out: Path) -> None:
     """Refuse an --out folder that holds anything but a previous result (before any run)."""
     from sim.runs import store
 
-    try:
-        store.check_output_dir(out)
-    except store.OutputError as e:
-        raise _InputError(str(e)) from None
+    store.check_output_dir(out)
 
 
 def _check_size(runs: int, quarters: int, what: str = "-n") -> None:
     """Refuse a batch whose results would not fit in memory (before seeds are derived)."""
     from sim.runs import store
 
-    try:
-        store.check_result_size(runs, quarters, what)
-    except store.SizeError as e:
-        raise _InputError(str(e)) from None
+    store.check_result_size(runs, quarters, what)
 
 
 def _run(scenario, replications: int, seed: int):
@@ -134,7 +119,7 @@ def _run(scenario, replications: int, seed: int):
 
     seeds = derive_seeds(seed, replications)
     started = _now()
-    with _progress(replications, scenario.name) as bar:
+    with progress(replications, scenario.name) as bar:
         result = run_batch(scenario, seeds, progress=bar.update)
     return result, seeds, started, _now()
 
@@ -184,7 +169,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except InputError as e:
             failed += 1
             for one in getattr(e, "errors", [e]):  # every problem found, one line each
-                _err(str(one))
+                err(str(one))
             continue
         print(f"OK  {f}  ({s.name}: {_first_sentence(s.description)})")
     return EXIT_INPUT if failed else EXIT_OK
@@ -262,7 +247,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     import subprocess
 
     if importlib.util.find_spec("solara") is None or importlib.util.find_spec("altair") is None:
-        raise _InputError('the classroom page needs the app extra: pip install -e ".[app]"')
+        raise InputError(None, 'the classroom page needs the app extra: pip install -e ".[app]"')
     app_file = Path(sim.__file__).parent / "app" / "page.py"
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Great Game classroom page: http://{host}:{args.port}/  (Ctrl-C to stop)", flush=True)
@@ -282,7 +267,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def _port(text: str) -> int:
-    v = _positive_int(text)
+    v = positive_int(text)
     if v > 65535:
         raise argparse.ArgumentTypeError(f"must be at most 65535, got {v}")
     return v
@@ -313,10 +298,10 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
     try:
         report.check_options(scenarios, args.years, args.map_quarter, pairs)
     except ValueError as e:
-        raise _InputError(str(e)) from None
+        raise InputError(None, str(e)) from None
     seeds = derive_seeds(args.seed, args.replications)
     started = _now()
-    with _progress(len(scenarios) * len(seeds), "runs") as bar:
+    with progress(len(scenarios) * len(seeds), "runs") as bar:
         gathered = gather.gather(scenarios, seeds,
                                  results_root=None if args.no_reuse else args.results,
                                  workers=args.workers, progress=bar.update, root_seed=args.seed)
@@ -341,7 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """`greatgame compare`: what-if report of scenarios against the first one."""
     names = args.scenarios
     if len(names) < 2:
-        raise _InputError("compare needs at least two scenarios: the reference, then one or "
+        raise InputError(None, "compare needs at least two scenarios: the reference, then one or "
                           "more to compare with it (the same one twice compares it with itself)")
     out = Path(args.out) if args.out else Path("results") / "compare" / "_vs_".join(
         Path(n).stem for n in names)
@@ -361,13 +346,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     scenario = _load(args.scenario)
     _check_size(args.replications, scenario.n_quarters)
-    try:
-        table = explain_runs(scenario, args.state, args.quarter,
-                             derive_seeds(args.seed, args.replications),
-                             before=args.before, lag_quarters=args.lag)
-        why = explain.reason(table, args.power)
-    except explain.ExplainError as e:
-        raise _InputError(str(e)) from None
+    table = explain_runs(scenario, args.state, args.quarter,
+                         derive_seeds(args.seed, args.replications),
+                         before=args.before, lag_quarters=args.lag)
+    why = explain.reason(table, args.power)
     print(explain.describe(table))
     print()
     print(textwrap.fill(why, width=100))
@@ -384,13 +366,13 @@ def _pair(text: str) -> tuple[str, str]:
 def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str,
                     out_default: str | None) -> None:
     """Options shared by `compare` and `demo`."""
-    p.add_argument("-n", "--replications", type=_positive_int, default=replications,
+    p.add_argument("-n", "--replications", type=positive_int, default=replications,
                    metavar="N", help="replications per scenario (replication i uses the same "
                                      "seed in every scenario)")
-    p.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
+    p.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     p.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
-    p.add_argument("--years", type=_year, nargs="+", metavar="YEAR", default=None,
+    p.add_argument("--years", type=year, nargs="+", metavar="YEAR", default=None,
                    help="years to tabulate, each as its fourth quarter (default: 2025 2030 "
                         "2035, those simulated)")
     p.add_argument("--map-quarter", metavar="YYYYQn", default=None,
@@ -432,7 +414,7 @@ def _add_compare_parsers(sub, common, fmt) -> None:
     _report_options(c, DEMO_REPLICATIONS,
                     "report folder (default: results/compare/<A>_vs_<B>...): new, empty, or a "
                     "previous report (replaced); other folders are refused", None)
-    c.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
+    c.add_argument("--end", metavar="YYYYQn", default=None, type=quarter,
                    help="last quarter to simulate (default: each scenario's period end)")
     c.set_defaults(func=cmd_compare)
 
@@ -447,11 +429,11 @@ def _add_compare_parsers(sub, common, fmt) -> None:
     e.add_argument("quarter", metavar="QUARTER", help="the quarter after the move, e.g. 2027Q2")
     e.add_argument("--before", metavar="YYYYQn", default=None,
                    help="the quarter before the move (default: --lag quarters earlier)")
-    e.add_argument("--lag", type=_positive_int, default=4, metavar="Q",
+    e.add_argument("--lag", type=positive_int, default=4, metavar="Q",
                    help="quarters between before and after when --before is not given")
-    e.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+    e.add_argument("-n", "--replications", type=positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="runs to average (seeds derived as in `greatgame run`)")
-    e.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S", help="root seed")
+    e.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S", help="root seed")
     e.add_argument("--power", metavar="POWER", default=None,
                    help="partner whose move the last line explains (default: the largest)")
     e.set_defaults(func=cmd_explain)
@@ -459,55 +441,13 @@ def _add_compare_parsers(sub, common, fmt) -> None:
 
 # --------------------------------------------------------------------------- parser
 
-def _whole_number(text: str, minimum: int) -> int:
-    from sim.errors import shorten
-
-    digits = text.strip().removeprefix("-").removeprefix("+")
-    if not (digits.isascii() and digits.isdigit()):  # no `1_000`, no non-ASCII digits
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {shorten(text)}")
-    if len(digits) > MAX_DIGITS:
-        raise argparse.ArgumentTypeError(f"a {len(digits)}-digit number is too large (at "
-                                         f"most {MAX_DIGITS} digits)")
-    v = int(text)
-    if v < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
-    return v
-
-
-def _year(text: str) -> int:
-    from sim.world.quarters import FIRST_YEAR, LAST_YEAR
-
-    v = _whole_number(text, FIRST_YEAR)
-    if v > LAST_YEAR:
-        raise argparse.ArgumentTypeError(f"must be at most {LAST_YEAR}, got {v}")
-    return v
-
-
 def _workers(text: str) -> int:
-    v = _positive_int(text)
+    v = positive_int(text)
     if v > MAX_WORKERS:
         raise argparse.ArgumentTypeError(
             f"{v:,} processes on {os.cpu_count()} cores would be no faster than {os.cpu_count()}"
             f" and need about {v * 0.15:,.1f} GB of memory (150 MB each); at most {MAX_WORKERS}")
     return v
-
-
-def _positive_int(text: str) -> int:
-    return _whole_number(text, 1)
-
-
-def _seed(text: str) -> int:
-    return _whole_number(text, 0)
-
-
-def _quarter(text: str) -> str:
-    from sim.world.quarters import parse_quarter
-
-    try:
-        parse_quarter(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -541,14 +481,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "regional share and write results and charts.")
     r.add_argument("scenario", metavar="SCENARIO",
                    help="a shipped scenario name (see `greatgame scenarios`) or a YAML path")
-    r.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+    r.add_argument("-n", "--replications", type=positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="number of replications (runs with derived seeds)")
-    r.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S",
+    r.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S",
                    help="root seed; replication seeds are derived from it")
     r.add_argument("--out", metavar="DIR", default=None,
                    help="result folder (default: results/<scenario>/): new, empty, or a "
                         "previous result (replaced); other folders are refused")
-    r.add_argument("--end", metavar="YYYYQn", default=None, type=_quarter,
+    r.add_argument("--end", metavar="YYYYQn", default=None, type=quarter,
                    help="last quarter to simulate (default: the scenario's period end)")
     r.set_defaults(func=cmd_run)
 
@@ -568,9 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the baseline, check the stylized facts and compare "
                                    "trade with China against China customs (GACC) figures. "
                                    "Exits 1 if any fact fails.")
-    v.add_argument("-n", "--replications", type=_positive_int, default=DEFAULT_REPLICATIONS,
+    v.add_argument("-n", "--replications", type=positive_int, default=DEFAULT_REPLICATIONS,
                    metavar="N", help="number of replications")
-    v.add_argument("--seed", type=_seed, default=ROOT_SEED, metavar="S", help="root seed")
+    v.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S", help="root seed")
     v.add_argument("--out", metavar="DIR", default="results/validate",
                    help="result folder: new, empty, or a previous result (replaced); other "
                         "folders are refused")
@@ -614,16 +554,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _stop_on_sigterm()
     args.command_line = _command(argv)
-    from sim.cli.sweep import _UsageError as _SweepUsageError
-    from sim.errors import InputError
-
     try:
         return args.func(args)
-    except (InputError, _InputError, _SweepUsageError) as e:
+    except InputError as e:  # bad input, wherever it was found: one line, exit 2
         more = len(getattr(e, "errors", [e])) - 1
         note = (f" (and {more} more problem{'s' if more > 1 else ''}: `greatgame check` "
                 "lists them all)") if more else ""
-        _err(str(e).removeprefix("<input>: ") + note)
+        err(str(e) + note)
         return EXIT_INPUT
     except BrokenPipeError:  # e.g. `greatgame scenarios | head`: stop quietly
         try:
@@ -633,18 +570,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return EXIT_FAIL
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
     except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
-        from sim.runs.store import OutputError, SizeError
-
-        if isinstance(e, OutputError | SizeError):  # --out filled while the runs ran
-            _err(str(e))
-            return EXIT_INPUT
         if args.debug:
             raise
         msg = " ".join(str(e).split()) or "no message"
-        _err(f"{type(e).__name__}: {msg} (run with --debug for the traceback)")
+        err(f"{type(e).__name__}: {msg} (run with --debug for the traceback)")
         return EXIT_FAIL
 
 

@@ -13,56 +13,26 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sim.cli.main import _err
+from sim.cli.common import err, positive_int, progress_callback, save_figure, seed
+from sim.errors import InputError
 from sim.runs.executors import EXECUTORS
-
-
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    state = {"bar": None}
-
-    def update(done: int, total: int) -> None:
-        bar = state["bar"]
-        if bar is None:
-            bar = state["bar"] = tqdm(total=total, initial=done, desc=desc, unit="run",
-                                      file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
-        else:
-            bar.update(done - bar.n)
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].close()
-
-    return update, close
-
-
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _execute(plan, out: Path, args, desc: str):
     """Run a plan with a progress bar; Ctrl-C leaves finished chunks saved."""
-    from sim.runs.sweep import SweepFolderError, SweepSizeError, execute
+    from sim.runs.sweep import execute
 
-    update, close = _progress_bar(desc)
+    update, close = progress_callback(desc)
     try:
         outcome = execute(plan, out, executor=args.executor, workers=args.workers,
                           scheduler=args.scheduler, resume=args.resume, progress=update,
                           engine=args.engine)
-    except (SweepFolderError, SweepSizeError) as e:
-        raise _UsageError(str(e)) from None
     except KeyboardInterrupt:
         close()
         from sim.runs.sweep import done_records
 
         n = len(done_records(out))
-        _err(f"interrupted: {n} of {plan.n_runs} runs are saved in {out}; "
+        err(f"interrupted: {n} of {plan.n_runs} runs are saved in {out}; "
              "run the same command with --resume to finish")
         raise
     finally:
@@ -72,9 +42,6 @@ def _execute(plan, out: Path, args, desc: str):
     return outcome
 
 
-class _UsageError(ValueError):
-    """Bad input found here (folder clash, bad outcome): one line, exit 2."""
-
 
 def _check_request(plan, out: Path, args):
     """Refuse what cannot run before anything is written: returns the cost estimate."""
@@ -82,7 +49,8 @@ def _check_request(plan, out: Path, args):
     from sim.runs.executors import capped_workers, check_scheduler, default_workers
 
     if args.scheduler and args.executor != "dask":
-        raise _UsageError(f"--scheduler needs --executor dask (got --executor {args.executor})")
+        raise InputError(None, "--scheduler needs --executor dask (got --executor "
+                         f"{args.executor})")
     if args.executor == "dask" and args.scheduler:
         check_scheduler(args.scheduler)  # an InputError: exit 2 at once
     workers = 1 if args.executor == "serial" else capped_workers(args.workers)
@@ -90,12 +58,9 @@ def _check_request(plan, out: Path, args):
             and not args.scheduler:
         print(f"note: --workers {args.workers}: this machine has {default_workers()} "
               f"core(s); using {workers}", file=sys.stderr)
-    try:
-        S.check_folder(plan, out, args.resume)
-        return S.check_size(plan, out, workers, args.engine,
-                            executor="dask-remote" if args.scheduler else args.executor)
-    except (S.SweepFolderError, S.SweepSizeError) as e:
-        raise _UsageError(str(e)) from None
+    S.check_folder(plan, out, args.resume)
+    return S.check_size(plan, out, workers, args.engine,
+                        executor="dask-remote" if args.scheduler else args.executor)
 
 
 @contextmanager
@@ -103,15 +68,8 @@ def _locked(out: Path):
     """Hold the sweep folder's lock for the whole command: runs, manifest and summary."""
     from sim.runs import sweep as S
 
-    lock = S.folder_lock(out)
-    try:
-        lock.__enter__()
-    except S.SweepBusyError as e:
-        raise _UsageError(str(e)) from None
-    try:
+    with S.folder_lock(out):  # an InputError naming the holder if another sweep runs there
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -153,13 +111,13 @@ def _sweep_locked(plan, out: Path, args, started: float) -> int:
     del cube
     if plan.parameters and 1 < band["point"].nunique() <= MAX_POINT_LINES:
         points = summary[["point", *plan.parameters]].drop_duplicates("point")
-        _save(plot_sweep_bands(band, plan.name, points), out / "regional_shares.png")
+        save_figure(plot_sweep_bands(band, plan.name, points), out / "regional_shares.png")
     elif not pooled.empty:
-        _save(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
+        save_figure(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
     if plan.parameters:
         final = S.final_outcomes(out, plan)
         if not final.empty:
-            _save(plot_outcome_vs_parameters(final, list(plan.parameters)),
+            save_figure(plot_outcome_vs_parameters(final, list(plan.parameters)),
                   out / "outcome_vs_parameters.png")
 
     done = outcome.done_before + outcome.ran
@@ -212,7 +170,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                                    ["region", *first.world.state_names])
         prob = SA.problem(plan)
     except ValueError as e:
-        raise _UsageError(str(e)) from None
+        raise InputError(None, str(e)) from None
     n = args.samples or (16 if args.method == "sobol" else 10)
     x = SA.sample(prob, args.method, n, plan.root_seed)
     reps = args.replications or plan.replications
@@ -237,7 +195,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
     _, ax = plt.subplots(figsize=(9, 0.5 * len(table) + 2))
     plot_sensitivity(table, args.method, str(outcome), ax=ax)
-    _save(ax.figure, out / "sensitivity.png")
+    save_figure(ax.figure, out / "sensitivity.png")
     unit = ("in percentage points of the share: how far it moves across each parameter's "
             "range" if args.method == "morris" else "as shares of its variance, 0 to 1")
     print(f"{args.method} indices for {outcome}, {unit} (over the sample the share has mean "
@@ -250,13 +208,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def add_parsers(sub, common, fmt) -> None:
     """Register `sweep` and `sensitivity` on the main parser's subparsers."""
-    from sim.cli.main import _positive_int, _seed
 
     def executor_args(p):
         p.add_argument("--executor", choices=EXECUTORS, default="processes",
                        help="where runs execute: in this process, a local process pool, "
                             "or Dask distributed")
-        p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+        p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes (default: all cores; ignored with --scheduler)")
         p.add_argument("--scheduler", metavar="ADDR", default=None,
                        help="address of an existing Dask scheduler, tcp://HOST:PORT "
@@ -278,9 +235,9 @@ def add_parsers(sub, common, fmt) -> None:
     s.add_argument("--out", metavar="DIR", default=None,
                    help="result folder (default: the file's `out`, else "
                         "results/sweeps/<name>)")
-    s.add_argument("-n", "--replications", type=_positive_int, default=None, metavar="N",
+    s.add_argument("-n", "--replications", type=positive_int, default=None, metavar="N",
                    help="replications per scenario and point (default: the file's)")
-    s.add_argument("--seed", type=_seed, default=None, metavar="S",
+    s.add_argument("--seed", type=seed, default=None, metavar="S",
                    help="root seed (default: the file's)")
     executor_args(s)
     s.set_defaults(func=cmd_sweep)
@@ -302,12 +259,12 @@ def add_parsers(sub, common, fmt) -> None:
     a.add_argument("--outcome", default="china.region.2035Q4", metavar="POWER.AREA.QUARTER",
                    help="the outcome analysed: a power's share in region-or-state at a "
                         "quarter")
-    a.add_argument("--samples", type=_positive_int, default=None, metavar="N",
+    a.add_argument("--samples", type=positive_int, default=None, metavar="N",
                    help="SALib base sample size: Sobol N (a power of 2; default 16) or "
                         "Morris trajectories (default 10)")
-    a.add_argument("-n", "--replications", type=_positive_int, default=None, metavar="N",
+    a.add_argument("-n", "--replications", type=positive_int, default=None, metavar="N",
                    help="replications per sample point, averaged (default: the file's)")
-    a.add_argument("--seed", type=_seed, default=None, metavar="S",
+    a.add_argument("--seed", type=seed, default=None, metavar="S",
                    help="root seed for sampling and runs (default: the file's)")
     a.add_argument("--out", metavar="DIR", default=None,
                    help="result folder (default: the sweep's out folder + -<method>)")

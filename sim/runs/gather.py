@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis import explain as E
+from sim.errors import InputError
 from sim.runs.executors import make_executor
 from sim.runs.runner import run_traced
 from sim.runs.store import environment, read_manifest, read_run
@@ -250,7 +251,7 @@ def explain(scenario: Scenario, state: str, quarter: str, seed: int | Sequence[i
         (negative) the partner, since the target is a logit choice over scores.
 
     Raises:
-        ExplainError: unknown state, malformed quarter, or a quarter outside the period or
+        InputError: unknown state, malformed quarter, or a quarter outside the period or
             `before` not earlier than `quarter`.
     """
     state = E.check_state(scenario, state)
@@ -258,15 +259,15 @@ def explain(scenario: Scenario, state: str, quarter: str, seed: int | Sequence[i
     if before is None:
         b = q - lag_quarters
         if b < scenario.start:
-            raise E.ExplainError(f"no quarter {lag_quarters} quarters before {quarter}: "
+            raise InputError(None, f"no quarter {lag_quarters} quarters before {quarter}: "
                                f"{scenario.name} starts in {format_quarter(scenario.start)}")
     else:
         b = E.check_quarter(scenario, before, "before")
     if b >= q:
-        raise E.ExplainError(f"before ({format_quarter(b)}) must be earlier than {quarter}")
+        raise InputError(None, f"before ({format_quarter(b)}) must be earlier than {quarter}")
     seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
     if not seeds:
-        raise E.ExplainError("no seed given")
+        raise InputError(None, "no seed given")
     _, trace = run_traced(scenario, list(enumerate(seeds)), until=format_quarter(q))
     return E.explain_trace(trace, state, format_quarter(q), format_quarter(b))
 

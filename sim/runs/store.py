@@ -34,6 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import sim
+from sim.errors import InputError
 from sim.runs.tables import RunResult
 from sim.world.quarters import format_quarter
 from sim.world.values import Scenario
@@ -43,12 +44,6 @@ SHARES, METRICS, EVENTS, SUMMARY, MANIFEST = (
 DPI = 150
 
 
-class OutputError(OSError):
-    """The output folder cannot be written (e.g. the path is an existing file)."""
-
-
-class SizeError(ValueError):
-    """A request whose results would not fit in memory (bad input: exit 2)."""
 
 
 # --------------------------------------------------------------------------- folders
@@ -85,41 +80,41 @@ def check_output_dir(out_dir: str | Path) -> Path:
         The folder, resolved (absolute, links followed).
 
     Raises:
-        OutputError: the path is a file, or a folder holding anything else; the message
+        InputError: the path is a file, or a folder holding anything else; the message
             says what and how to proceed.
     """
     given = Path(out_dir)
     out = given.resolve()
     if not out.exists():
         if out.parent.exists() and not out.parent.is_dir():
-            raise OutputError(f"--out {given}: {out.parent} is not a folder")
+            raise InputError(None, f"--out {given}: {out.parent} is not a folder")
         return out
     if not out.is_dir():
-        raise OutputError(f"--out {given}: exists and is not a folder")
+        raise InputError(None, f"--out {given}: exists and is not a folder")
     cwd = Path.cwd().resolve()
     if out == cwd or out in cwd.parents:
-        raise OutputError(f"--out {given}: is the current folder or holds it, and would be "
+        raise InputError(None, f"--out {given}: is the current folder or holds it, and would be "
                           "replaced; choose a new folder")
     try:
         entries = sorted(p.name for p in out.iterdir())
     except OSError as e:
-        raise OutputError(f"--out {given}: cannot be read ({e.strerror or e})") from None
+        raise InputError(None, f"--out {given}: cannot be read ({e.strerror or e})") from None
     if not entries:
         return out
     if out.parent == out or out == Path.home().resolve():
-        raise OutputError(f"--out {given}: a home or root folder is never a result folder; "
+        raise InputError(None, f"--out {given}: a home or root folder is never a result folder; "
                           "choose a new folder")
     is_result, others = _is_result(out)
     if not is_result:
         first = ", ".join(_quoted(n) for n in entries[:2])
         more = f" and {len(entries) - 2} more" if len(entries) > 2 else ""
-        raise OutputError(f"--out {given}: holds {first}{more} and is not a greatgame result "
+        raise InputError(None, f"--out {given}: holds {first}{more} and is not a greatgame result "
                           "folder (no manifest.json of one); writing there would delete them, "
                           "so choose a new or empty folder")
     if others:
         first = ", ".join(_quoted(n) for n in others[:2])
         more = f" and {len(others) - 2} more" if len(others) > 2 else ""
-        raise OutputError(f"--out {given}: holds {first}{more}, not part of the previous "
+        raise InputError(None, f"--out {given}: holds {first}{more}, not part of the previous "
                           "result (its manifest does not list it); replacing the result would "
                           "delete it, so move it or choose another folder")
     return out
@@ -141,7 +136,7 @@ def staged_dir(out_dir: str | Path) -> Iterator[Path]:
     just before it is replaced, so nothing but an earlier result is ever deleted.
 
     Raises:
-        OutputError: `out_dir` is a file, or a folder holding something other than a
+        InputError: `out_dir` is a file, or a folder holding something other than a
             previous result of this tool.
     """
     out = check_output_dir(out_dir)
@@ -220,13 +215,13 @@ def check_result_size(runs: int, quarters: int, what: str = "-n") -> None:
         what: The option to name in the message.
 
     Raises:
-        SizeError: the estimate (`RESULT_BYTES_PER_RUN_QUARTER`) exceeds `memory_limit()`.
+        InputError: the estimate (`RESULT_BYTES_PER_RUN_QUARTER`) exceeds `memory_limit()`.
     """
     need = runs * quarters * RESULT_BYTES_PER_RUN_QUARTER
     limit = memory_limit()
     if need > limit:
         most = max(0, limit // (quarters * RESULT_BYTES_PER_RUN_QUARTER))
-        raise SizeError(f"{what}: {runs:,} runs of {quarters} quarters would need about "
+        raise InputError(None, f"{what}: {runs:,} runs of {quarters} quarters would need about "
                         f"{_bytes(need)} of memory for their results, more than the "
                         f"{_bytes(limit)} allowed (half this machine's memory); at most "
                         f"{most:,} runs fit (for more, `greatgame sweep` streams results to "

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from sim.errors import InputError
 from sim.runs.executors import (
     ExecutorInfo,
     capped_workers,
@@ -60,16 +61,7 @@ LOCK_FILE = ".sweep.lock"
 """Held (`fcntl.flock`) by the process running a sweep in the folder; holds its pid."""
 
 
-class SweepFolderError(ValueError):
-    """The output folder holds something else (another sweep, or unrelated files)."""
 
-
-class SweepBusyError(SweepFolderError):
-    """Another process is running a sweep in the folder."""
-
-
-class SweepSizeError(ValueError):
-    """The sweep cannot run on this machine: it would need more memory or disk than there is."""
 
 
 DEFAULT_CHUNK = {"mesa": 25, "ensemble": 1000}
@@ -184,7 +176,7 @@ def folder_lock(out: str | Path) -> Iterator[None]:
     leaves no stale lock. (flock may not be shared between machines on network disks.)
 
     Raises:
-        SweepBusyError: another process (or thread) holds it; the message says which.
+        InputError: another process (or thread) holds it; the message says which.
     """
     out = Path(out)
     key = str(out.resolve())
@@ -193,7 +185,7 @@ def folder_lock(out: str | Path) -> Iterator[None]:
         if held is not None and held[2] == threading.get_ident():
             held[1] += 1
         elif held is not None:
-            raise SweepBusyError(f"{out}: another sweep in this process is running in this "
+            raise InputError(None, f"{out}: another sweep in this process is running in this "
                                  "folder; wait for it to finish or choose another --out")
     if held is not None:
         try:
@@ -208,7 +200,7 @@ def folder_lock(out: str | Path) -> Iterator[None]:
     except BlockingIOError:
         holder = os.pread(fd, 500, 0).decode(errors="replace").strip()
         os.close(fd)
-        raise SweepBusyError(f"{out}: another sweep is running in this folder "
+        raise InputError(None, f"{out}: another sweep is running in this folder "
                              f"({holder or 'a process that has not yet said its pid'}); "
                              "wait for it to finish, or choose another --out") from None
     os.ftruncate(fd, 0)
@@ -367,7 +359,7 @@ def check_size(plan: SweepPlan, out: str | Path, workers: int, engine: str = "en
     and the rows. Time is reported, not refused.
 
     Raises:
-        SweepSizeError: one line saying what it would cost and what there is.
+        InputError: one line saying what it would cost and what there is.
     """
     cost = estimate(plan, workers, engine, chunk)
     mem, disk = available_memory(), free_disk(Path(out))
@@ -384,7 +376,7 @@ def check_size(plan: SweepPlan, out: str | Path, workers: int, engine: str = "en
         problems.append(f"about {_size(cost.disk_bytes)} of disk for the rows where "
                         f"{_size(disk)} is free")
     if problems:
-        raise SweepSizeError(
+        raise InputError(None,
             f"sweep {plan.name} is too large for this machine: {plan.n_runs:,} runs would need "
             + " and ".join(problems) + f", and take {_duration(cost.seconds)} on "
             f"{cost.workers} worker(s); run fewer points, replications, quarters or areas "
@@ -398,34 +390,34 @@ def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     """Check, without writing anything, that the sweep may run in `out`.
 
     Raises:
-        SweepFolderError: see `prepare_folder`.
+        InputError: see `prepare_folder`.
     """
     spec_path = out / SPEC_FILE
     if out.exists() and not out.is_dir():
-        raise SweepFolderError(f"{out}: is a file, expected a folder for sweep results")
+        raise InputError(None, f"{out}: is a file, expected a folder for sweep results")
     _check_not_busy(out)
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old.get("identity_hash") != plan.identity_hash():
-            raise SweepFolderError(
+            raise InputError(None,
                 f"{out}: holds a different sweep ({old.get('name')!r}, another design, "
                 "seeds or scenario files); choose another --out or delete it")
         if not resume and done_records(out):
-            raise SweepFolderError(
+            raise InputError(None,
                 f"{out}: already holds results of this sweep; add --resume to finish it, "
                 "or choose another --out")
     elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
-        raise SweepFolderError(f"{out}: exists and is not a sweep folder; choose another --out")
+        raise InputError(None, f"{out}: exists and is not a sweep folder; choose another --out")
 
 
 def _check_not_busy(out: Path) -> None:
-    """Raise SweepBusyError if another process holds the folder's lock (takes nothing)."""
+    """Raise InputError if another process holds the folder's lock (takes nothing)."""
     path = out / LOCK_FILE
     with _held_guard:
         mine = _held.get(str(out.resolve()))
     if mine is not None and mine[2] == threading.get_ident() or not path.is_file():
         return
-    with folder_lock(out):  # acquired and released at once, or SweepBusyError
+    with folder_lock(out):  # acquired and released at once, or InputError
         pass
 
 
@@ -433,7 +425,7 @@ def prepare_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     """Check the output folder and record the sweep's identity in it.
 
     Raises:
-        SweepFolderError: the folder holds another sweep, unrelated files, or (without
+        InputError: the folder holds another sweep, unrelated files, or (without
             resume) this sweep's earlier results.
     """
     check_folder(plan, out, resume)
@@ -510,9 +502,9 @@ def execute(plan: SweepPlan, out: str | Path, *, executor: str = "processes",
         max_pool_restarts: How often a broken process pool (a worker died) is replaced.
 
     Raises:
-        SweepFolderError: see `prepare_folder`; `SweepBusyError` if another sweep runs
+        InputError: see `prepare_folder`; `InputError` if another sweep runs
             in the folder.
-        SweepSizeError: the sweep needs more memory or disk than this machine has.
+        InputError: the sweep needs more memory or disk than this machine has.
         InputError: an unreachable Dask scheduler.
         KeyboardInterrupt: after finished chunks are safely written.
     """

@@ -1,0 +1,116 @@
+"""What every command shares: exit codes, the error line, argument types, progress, saving.
+
+Argument types turn text into values or raise `argparse.ArgumentTypeError` (argparse then
+prints the usage and exits 2). No command logic here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+MAX_DIGITS = 40
+"""Longest whole number accepted on the command line (seeds are spread from any size)."""
+
+
+def err(message: str) -> None:
+    """Print one error line on stderr."""
+    print(f"error: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- argument types
+
+def whole_number(text: str, minimum: int) -> int:
+    """A whole number in ASCII digits (no `1_000`, no `١٠`), at least `minimum`."""
+    from sim.errors import shorten
+
+    digits = text.strip().removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {shorten(text)}")
+    if len(digits) > MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"a {len(digits)}-digit number is too large (at "
+                                         f"most {MAX_DIGITS} digits)")
+    v = int(text)
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (runs, workers, samples)."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0 (counts that may be zero)."""
+    return whole_number(text, 0)
+
+
+def seed(text: str) -> int:
+    """A seed: a whole number of at least 0."""
+    return whole_number(text, 0)
+
+
+def year(text: str) -> int:
+    """A year a model can simulate (`sim.world.quarters.FIRST_YEAR`-`LAST_YEAR`)."""
+    from sim.world.quarters import FIRST_YEAR, LAST_YEAR
+
+    v = whole_number(text, FIRST_YEAR)
+    if v > LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"must be at most {LAST_YEAR}, got {v}")
+    return v
+
+
+def quarter(text: str) -> str:
+    """A quarter label, YYYYQn, in the years a model can simulate."""
+    from sim.world.quarters import parse_quarter
+
+    try:
+        parse_quarter(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+# --------------------------------------------------------------------------- progress, files
+
+def progress(total: int, desc: str, unit: str = "run"):
+    """A tqdm bar on stderr, shown only where someone watches (a terminal) and for >1 item."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True,
+                dynamic_ncols=True, disable=None if total > 1 else True)
+
+
+def progress_callback(desc: str, unit: str = "run"):
+    """A bar fed by `update(done, total)` calls (sweeps, calibration); returns (update, close)."""
+    state = {"bar": None}
+
+    def update(done: int, total: int) -> None:
+        bar = state["bar"]
+        if bar is None:
+            bar = state["bar"] = progress(total, desc, unit)
+            bar.update(done)
+        else:
+            bar.update(done - bar.n)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return update, close
+
+
+def save_figure(fig, path: Path, dpi: int = 130) -> None:
+    """Save a matplotlib figure as PNG, atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", facecolor="white")
+    if getattr(fig, "number", None) is not None:  # made by pyplot: free it
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    os.replace(tmp, path)
