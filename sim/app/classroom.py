@@ -37,7 +37,7 @@ from sim.errors import InputError
 from sim.runs.runner import derive_seeds
 from sim.runs.runner import simulate as simulate_runs
 from sim.runs.tables import RunResult, run_result
-from sim.scenario.scenarios import list_scenarios, load_scenario
+from sim.scenario.scenarios import list_scenarios, load_cached, load_scenario
 from sim.world.quarters import parse_quarter
 from sim.world.values import Event, Scenario, apply_set
 from sim.world.vocabulary import (
@@ -236,10 +236,9 @@ def slider_stops(control: Control) -> tuple[float, ...]:
     return tuple(sorted([*grid, control.default]))
 
 
-@functools.lru_cache(maxsize=32)
 def shipped(scenario: str) -> Scenario:
-    """A shipped scenario, loaded once (a load takes a few tenths of a second)."""
-    return load_scenario(scenario)
+    """A shipped scenario, loaded once per process (a load takes a few tenths of a second)."""
+    return load_cached(scenario)
 
 
 def initial_settings(scenario: str = DEFAULT_SCENARIO, replication: int = 0) -> dict[str, Any]:

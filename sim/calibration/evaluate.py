@@ -197,29 +197,23 @@ def point_key(values: Sequence[float]) -> str:
 
 # --------------------------------------------------------------------------- simulation
 
-_SCENARIOS: dict[tuple, Scenario] = {}
-
-
 def _base_scenario(path: str, end: str, drop_after: str | None,
                    overrides: tuple[tuple[str, float], ...] = ()) -> Scenario:
-    """The scenario a task runs (cached per worker process).
+    """The scenario a task runs: to `end`, with `overrides`, without events after `drop_after`.
 
-    Run to `end`, with `overrides` applied, without the events after `drop_after`.
+    The file is read once per process (`sim.scenario.scenarios.load_cached`).
     """
-    key = (path, end, drop_after, overrides)
-    if key not in _SCENARIOS:
-        from sim.scenario.scenarios import load_scenario
+    from sim.scenario.scenarios import load_cached
 
-        scn = load_scenario(path).with_end(end)
-        if overrides:
-            scn = scn.with_overrides(dict(overrides))
-        if drop_after:
-            last = parse_quarter(drop_after)
-            late = [e.id for e in scn.events if e.quarter > last]
-            if late:
-                scn = scn.without_events(*late)
-        _SCENARIOS[key] = scn
-    return _SCENARIOS[key]
+    scn = load_cached(path, end)
+    if overrides:
+        scn = scn.with_overrides(dict(overrides))
+    if drop_after:
+        last = parse_quarter(drop_after)
+        late = [e.id for e in scn.events if e.quarter > last]
+        if late:
+            scn = scn.without_events(*late)
+    return scn
 
 
 def simulate_points(scenario: Scenario, names: Sequence[str],

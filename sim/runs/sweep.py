@@ -307,13 +307,11 @@ def free_disk(out: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-@functools.lru_cache(maxsize=64)
 def _shape(path: str, end: str | None) -> tuple[int, tuple[str, ...], int]:
-    """A scenario's quarters, states and number of partners (loading one takes 0.3 s)."""
-    from sim.scenario.scenarios import load_scenario
+    """A scenario's quarters, states and number of partners."""
+    from sim.scenario.scenarios import load_cached
 
-    scn = load_scenario(path)
-    scn = scn.with_end(end) if end else scn
+    scn = load_cached(path, end)
     return scn.n_quarters, tuple(scn.world.state_names), len(scn.world.partner_names)
 
 

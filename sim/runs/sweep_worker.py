@@ -52,17 +52,10 @@ class ChunkTask:
     out: str | None = None  # if set, the worker writes the chunk's part into this folder
 
 
-_SCENARIO_CACHE: dict[tuple[str, str | None], Any] = {}
-
-
 def _scenario(path: str, end: str | None):
-    key = (path, end)
-    if key not in _SCENARIO_CACHE:
-        from sim.scenario.scenarios import load_scenario
+    from sim.scenario.scenarios import load_cached
 
-        scn = load_scenario(path)
-        _SCENARIO_CACHE[key] = scn.with_end(end) if end else scn
-    return _SCENARIO_CACHE[key]
+    return load_cached(path, end)
 
 
 def _simulate(scenarios: list, seeds: list[int], engine: str, channels: bool) -> Simulated:

@@ -10,6 +10,7 @@ names. Quarters are limited to the years `FIRST_YEAR`-`LAST_YEAR`. No model logi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -592,6 +593,25 @@ def _raise_all(errors: list[InputError]) -> None:
     raise InputErrors(unique)
 
 
+def scenario_path(name_or_path: str | Path) -> Path:
+    """The file a scenario name (shipped) or path stands for.
+
+    Raises:
+        InputError: neither a file nor a shipped scenario's name (with a "did you mean").
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not _exists(path) and "/" not in text and not text.endswith((".yaml", ".yml")):
+        shipped = scenarios_dir() / f"{text}.yaml"
+        if not _exists(shipped):
+            names = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+            raise InputError(shorten(text).strip("'"), "no such file, nor a shipped scenario"
+                             + (did_you_mean(text, names)
+                                or f" (shipped: {', '.join(names)})"))
+        path = shipped
+    return path
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a shipped scenario by name, or a scenario file by path, and validate everything.
 
@@ -601,16 +621,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     Raises:
         InputError: on any problem, as one line naming the file, the line and the field.
     """
-    text = str(name_or_path)
-    path = Path(text)
-    if not _exists(path) and "/" not in text and not text.endswith((".yaml", ".yml")):
-        shipped = scenarios_dir() / f"{text}.yaml"
-        if not _exists(shipped):
-            names = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
-            raise InputError(shorten(text).strip("'"), "no such file, nor a shipped scenario"
-                                + (did_you_mean(text, names)
-                                   or f" (shipped: {', '.join(names)})"))
-        path = shipped
+    path = scenario_path(name_or_path)
     read_text(path)  # clear errors for missing files, directories and binaries first
     errors: list[InputError] = []
     spec, part, raw = _load_partial(path, (), errors)
@@ -642,6 +653,27 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         overrides=dict(part.overrides),
         file_hashes=dict(sorted(part.hashes.items())),
     )
+
+
+def load_cached(name_or_path: str | Path, end: str | None = None) -> Scenario:
+    """`load_scenario`, run to `end` if given, read once per process while its file is unchanged.
+
+    Scenarios are frozen, so one copy serves every caller (sweep workers, calibration tasks,
+    the classroom page). The copy is keyed by the file's resolved path and modification time
+    (a file it extends, its world or events edited meanwhile are not noticed).
+    """
+    path = scenario_path(name_or_path).resolve()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # let load_scenario say what is wrong with it
+    return _load_cached(str(path), stamp, end)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(path: str, stamp: int | None, end: str | None) -> Scenario:
+    scenario = load_scenario(path)
+    return scenario.with_end(end) if end else scenario
 
 
 def list_scenarios() -> list[tuple[str, str]]:
