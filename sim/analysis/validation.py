@@ -221,7 +221,7 @@ def trade_fit(metrics: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         metrics: Run metrics.
-        history: The sourced trade table (`sim/data/trade.csv`).
+        history: The sourced trade table (`sim/scenario/data/trade.csv`).
 
     Returns:
         One row per sourced figure in the simulated years: area, year, sourced, model mean,

@@ -457,7 +457,7 @@ def layer_text(outcome: C.Outcome, date: str, command: str,
         f"{outcome.settings.seed}), {len(outcome.log.evals)} points evaluated.",
         f"name: {world}_calibration",
         "description: >-",
-        f"  {tag}. Values fitted to the sourced history in sim/data (sim/history.py) by "
+        f"  {tag}. Values fitted to the sourced history in sim/data (sim/scenario/history.py) by "
         "greatgame calibrate; extended by the baseline.",
         f"world: {world}",
         "set:",

@@ -1,7 +1,7 @@
 """A map of the region: coarse outlines, capitals and corridors, coloured by leading power.
 
 Everything is shipped with the package (nothing is downloaded): coarse country outlines
-in `sim/geo/central_asia.json` (Natural Earth 1:110m, public domain; the file names its
+in `sim/output/geo/central_asia.json` (Natural Earth 1:110m, public domain; the file names its
 source), each state's capital (latitude, longitude in degrees) and a few Belt and Road
 corridors as polylines through real places. `plot_region_map` draws one map on a
 matplotlib Axes and returns it; it never saves.

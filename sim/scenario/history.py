@@ -1,4 +1,4 @@
-"""The sourced history the calibration fits: one tidy table built from `sim/data/*.csv`.
+"""The sourced history the calibration fits: one tidy table built from `sim/scenario/data/*.csv`.
 
 `load_history()` reads the package's copies of the calibration data (each row names its
 publication and address) and returns one row per figure: `series, area, partner, year,
