@@ -55,7 +55,7 @@ def _alive(pid: int) -> bool:
 
 def main() -> None:
     """Print the figures."""
-    from sim.runs import sweep as S
+    from sim.runs import sweep_cost as SC
     from sim.scenario.sweepfile import load_sweep_file
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_checks_"))
@@ -65,7 +65,7 @@ def main() -> None:
     plan = load_sweep_file(huge)
     print(f"load a {plan.n_runs:,}-run sweep file: {time.perf_counter() - t0:.2f} s")
     t0 = time.perf_counter()
-    cost = S.estimate(plan, 2)
+    cost = SC.estimate(plan, 2)
     print(f"estimate its cost: {time.perf_counter() - t0:.2f} s ({cost.describe()})")
     code, sec, line = _cli("sweep", str(huge), "--out", str(tmp / "h"), "--executor", "serial")
     print(f"greatgame sweep refuses it: exit {code} in {sec:.1f} s (whole command)")

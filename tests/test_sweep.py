@@ -229,7 +229,7 @@ def test_a_failing_writer_fails_the_chunk_and_leaves_no_part(small, tmp_path, mo
 def test_bands_equal_a_direct_computation(tmp_path, monkeypatch):
     """The streamed bands equal pandas on the full rows, with a failed run left out."""
     import sim.runs.sweep_worker
-    from sim.runs.sweep import band_table, region_cube
+    from sim.runs.sweep_summary import band_table, region_cube
 
     plan = load_sweep_file(write_sweep(tmp_path, SMALL.replace("replications: 2",
                                                                "replications: 5")

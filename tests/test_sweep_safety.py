@@ -24,6 +24,8 @@ import pytest
 from sim.cli.main import main
 from sim.errors import InputError
 from sim.runs import sweep as S
+from sim.runs import sweep_cost as SC
+from sim.runs import sweep_summary as SS
 from sim.runs.sweep import done_records, execute, load_sweep
 from sim.scenario.sweepfile import load_sweep_file
 
@@ -73,7 +75,7 @@ def test_each_run_is_read_once_whatever_parts_lie_in_the_folder(small, tmp_path,
     out = tmp_path / "out"
     execute(plan, out, executor="serial")
     clean = load_sweep(out)
-    clean_band = S.region_band(out)
+    clean_band = SS.region_band(out)
     runs = plan.runs()
 
     def task(chunk):
@@ -96,8 +98,8 @@ def test_each_run_is_read_once_whatever_parts_lie_in_the_folder(small, tmp_path,
     assert dset.count_rows() == len(clean)
     assert not dset.to_table(columns=["run_id", "step", "area", "power"]).to_pandas() \
         .duplicated().any()
-    pd.testing.assert_frame_equal(S.region_band(out), clean_band)
-    final = S.final_outcomes(out, plan)
+    pd.testing.assert_frame_equal(SS.region_band(out), clean_band)
+    final = SS.final_outcomes(out, plan)
     assert len(final) == 8 * 5 and not final.duplicated(["run_id", "power"]).any()
     # resume and the manifest count each run once
     assert main(["sweep", str(small), "--out", str(out), "--executor", "serial",
@@ -369,7 +371,7 @@ def test_a_chunk_too_big_for_memory_is_refused(tmp_path, capsys, monkeypatch):
     path = write(tmp_path, "name: c\ndescription: d\nscenarios: [baseline]\n"
                            "replications: 40000\nchunk_size: 20000\nend: 2016Q4\n")
     # a worker: 200 MB, and 1,000 bytes per run and quarter: 360 MB for 20,000 runs
-    monkeypatch.setattr(S, "available_memory", lambda: 300 * 10**6)
+    monkeypatch.setattr(SC, "available_memory", lambda: 300 * 10**6)
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--executor", "serial"]) == 2
     line = one_line_error(capsys)
@@ -379,7 +381,7 @@ def test_a_chunk_too_big_for_memory_is_refused(tmp_path, capsys, monkeypatch):
 
 
 def test_a_sweep_bigger_than_the_free_disk_is_refused(small, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(S, "free_disk", lambda out: 1000)
+    monkeypatch.setattr(SC, "free_disk", lambda out: 1000)
     out = tmp_path / "out"
     assert main(["sweep", str(small), "--out", str(out), "--executor", "serial"]) == 2
     assert "of disk for the rows where 1 KB is free" in one_line_error(capsys)

@@ -79,11 +79,11 @@ def quarter(text: str) -> str:
 # --------------------------------------------------------------------------- progress, files
 
 def progress(total: int, desc: str, unit: str = "run"):
-    """A tqdm bar on stderr, shown only where someone watches (a terminal) and for >1 item."""
+    """A tqdm bar on stderr (none for a single item)."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True,
-                dynamic_ncols=True, disable=None if total > 1 else True)
+                dynamic_ncols=True, disable=total <= 1)
 
 
 def progress_callback(desc: str, unit: str = "run"):

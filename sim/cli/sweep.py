@@ -46,6 +46,7 @@ def _execute(plan, out: Path, args, desc: str):
 def _check_request(plan, out: Path, args):
     """Refuse what cannot run before anything is written: returns the cost estimate."""
     from sim.runs import sweep as S
+    from sim.runs import sweep_cost as SC
     from sim.runs.executors import capped_workers, check_scheduler, default_workers
 
     if args.scheduler and args.executor != "dask":
@@ -59,7 +60,7 @@ def _check_request(plan, out: Path, args):
         print(f"note: --workers {args.workers}: this machine has {default_workers()} "
               f"core(s); using {workers}", file=sys.stderr)
     S.check_folder(plan, out, args.resume)
-    return S.check_size(plan, out, workers, args.engine,
+    return SC.check_size(plan, out, workers, args.engine,
                         executor="dask-remote" if args.scheduler else args.executor)
 
 
@@ -97,17 +98,18 @@ pools them (a line per point would be unreadable)."""
 def _sweep_locked(plan, out: Path, args, started: float) -> int:
     from sim.output.sweep_plots import plot_outcome_vs_parameters, plot_sweep_bands
     from sim.runs import sweep as S
+    from sim.runs import sweep_summary as SS
 
     outcome = _execute(plan, out, args, plan.name)
-    S.write_manifest(plan, out, outcome, started, command=sys.argv)
+    SS.write_manifest(plan, out, outcome, started, command=sys.argv)
 
-    cube = S.region_cube(out)
-    band = S.band_table(cube, by_point=True)
-    summary = S.summary_table(band, plan)
+    cube = SS.region_cube(out)
+    band = SS.band_table(cube, by_point=True)
+    summary = SS.summary_table(band, plan)
     tmp = out / ".summary.csv.tmp"
     summary.to_csv(tmp, index=False)
     os.replace(tmp, out / "summary.csv")
-    pooled = S.band_table(cube, by_point=False)
+    pooled = SS.band_table(cube, by_point=False)
     del cube
     if plan.parameters and 1 < band["point"].nunique() <= MAX_POINT_LINES:
         points = summary[["point", *plan.parameters]].drop_duplicates("point")
@@ -115,7 +117,7 @@ def _sweep_locked(plan, out: Path, args, started: float) -> int:
     elif not pooled.empty:
         save_figure(plot_sweep_bands(pooled, plan.name), out / "regional_shares.png")
     if plan.parameters:
-        final = S.final_outcomes(out, plan)
+        final = SS.final_outcomes(out, plan)
         if not final.empty:
             save_figure(plot_outcome_vs_parameters(final, list(plan.parameters)),
                   out / "outcome_vs_parameters.png")
@@ -181,7 +183,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
           file=sys.stderr)
     started = time.time()
     res = _execute(eval_plan, out, args, f"{plan.name} {args.method}")
-    from sim.runs.sweep import write_manifest
+    from sim.runs.sweep_summary import write_manifest
 
     write_manifest(eval_plan, out, res, started, command=sys.argv)
     y = SA.outcome_values(load_sweep(out), outcome, len(x))

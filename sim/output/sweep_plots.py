@@ -54,7 +54,7 @@ def plot_sweep_bands(band: pd.DataFrame, title: str,
                      points: pd.DataFrame | None = None) -> Figure:
     """One panel per scenario: each power's regional share over time.
 
-    With a `point` column (`sim.runs.sweep.band_table(..., by_point=True)`), each parameter
+    With a `point` column (`sim.runs.sweep_summary.band_table(..., by_point=True)`), each parameter
     point gets its own line (its mean) and faint 5-95% band, shaded from light (first
     point) to full colour (last), so the points can be told apart. Without it (pooled over
     points), one mean and band per power, and the title says they pool the points.

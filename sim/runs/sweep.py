@@ -10,21 +10,20 @@ scenario, parameters and seed, never on the worker or the order.
 
 A run is never counted twice: while a sweep runs it holds a lock on its folder
 (`folder_lock`; a second sweep there is refused), its pool workers die with it, and
-readers keep one copy of each run whatever parts lie in the folder (`_catalogue`). A sweep
-too large for this machine is refused before it writes anything (`check_size`).
+readers keep one copy of each run whatever parts lie in the folder (`catalogue`). A sweep
+too large for this machine is refused before it writes anything
+(`sim.runs.sweep_cost.check_size`); summaries are `sim.runs.sweep_summary`'s.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import fcntl
-import functools
 import json
 import os
 import socket
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ from sim.runs.executors import (
     make_executor,
 )
 from sim.runs.runner import ENGINES
+from sim.runs.sweep_cost import check_size, default_chunk
 from sim.runs.sweep_worker import (
     META_KEY,
     ChunkTask,
@@ -62,17 +62,6 @@ LOCK_FILE = ".sweep.lock"
 
 
 
-
-
-DEFAULT_CHUNK = {"mesa": 25, "ensemble": 1000}
-"""Most runs per task by engine: dozens for Mesa, a batch of hundreds for the ensemble."""
-
-
-def default_chunk(engine: str, n_runs: int, workers: int) -> int:
-    """Runs per task: the engine's default, but at least two tasks per worker to share out."""
-    if engine == "mesa":
-        return DEFAULT_CHUNK["mesa"]
-    return max(1, min(DEFAULT_CHUNK["ensemble"], -(-n_runs // (2 * max(workers, 1)))))
 
 
 # --------------------------------------------------------------------------- storage
@@ -94,7 +83,8 @@ class _Catalogue:
     unreadable: list[Path]
 
 
-def _catalogue(out: Path) -> _Catalogue:
+def catalogue(out: Path) -> _Catalogue:
+    """The folder's parts and the runs they hold, each run counted once (the first part wins)."""
     runs = out / "runs"
     if not runs.is_dir():
         return _Catalogue([], [], [])
@@ -125,7 +115,7 @@ def _catalogue(out: Path) -> _Catalogue:
 
 def done_records(out: Path) -> list[dict[str, Any]]:
     """Run records of a sweep folder, one per run (by run id), whatever parts lie there."""
-    return _catalogue(Path(out)).records
+    return catalogue(Path(out)).records
 
 
 def _read_part(part: Path, keep: set[int] | None, columns: list[str] | None = None) -> pa.Table:
@@ -145,7 +135,7 @@ def load_sweep(path: str | Path, as_dataset: bool = False) -> pd.DataFrame | ds.
     then one column per varied parameter. Each run's rows appear once, even where two
     parts hold the run.
     """
-    parts = _catalogue(Path(path)).parts
+    parts = catalogue(Path(path)).parts
     if as_dataset:
         whole = ds.dataset([str(p) for p, keep in parts if keep is None], format="parquet")
         partial = [_read_part(p, keep) for p, keep in parts if keep is not None]
@@ -233,153 +223,6 @@ class SweepOutcome:
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
     """Things the user should know (workers capped, unreadable parts set aside)."""
-
-
-# --------------------------------------------------------------------------- size
-
-PARENT_BYTES_PER_RUN = 1_000
-"""The parent's memory per run: its record read back from the parts (560-710 bytes
-measured), its done flag, its final shares for the chart. The summary adds 4 bytes per
-kept regional share."""
-WORKER_BASE_BYTES = 200 * 2**20
-"""A worker process with the model imported."""
-ENSEMBLE_BYTES_PER_RUN_QUARTER = 1_000
-"""An ensemble batch's arrays (about 800 bytes per run and quarter measured at 400 runs)."""
-DISK_BYTES_PER_ROW = 8
-"""A stored row (zstd, dictionary-encoded labels): 7.7 bytes measured."""
-RUN_QUARTERS_PER_SECOND = {"ensemble": 25_000, "mesa": 840}
-"""Per worker, roughly: 300 and 10 runs of 84 quarters a second, as measured with every
-area and quarter kept on the shared 2-core development machine (idle, the ensemble
-reaches 1,000 or more; docs/sweeps.md)."""
-
-
-@dataclass
-class SweepCost:
-    """What a sweep would cost to run: memory, disk and time (rough estimates)."""
-
-    runs: int
-    workers: int
-    chunk: int
-    parent_bytes: int
-    worker_bytes: int
-    disk_bytes: int
-    seconds: float
-
-    def describe(self) -> str:
-        """One line: memory, disk and time."""
-        return (f"about {_size(self.parent_bytes)} of memory here, "
-                f"{_size(self.worker_bytes)} per worker, {_size(self.disk_bytes)} of disk and "
-                f"{_duration(self.seconds)} on {self.workers} worker(s)")
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.3g} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
-
-
-def _duration(sec: float) -> str:
-    for unit, length in (("days", 86400), ("h", 3600), ("min", 60)):
-        if sec >= 2 * length:
-            return f"{sec / length:,.0f} {unit}"
-    return f"{max(sec, 1):.0f} s"
-
-
-def available_memory() -> int:
-    """Memory available to start new work (MemAvailable), in bytes."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def free_disk(out: Path) -> int:
-    """Free bytes on the disk that holds (or will hold) `out`."""
-    here = Path(out).absolute()
-    while not here.exists():
-        here = here.parent
-    st = os.statvfs(here)
-    return st.f_bavail * st.f_frsize
-
-
-def _shape(path: str, end: str | None) -> tuple[int, tuple[str, ...], int]:
-    """A scenario's quarters, states and number of partners."""
-    from sim.scenario.scenarios import load_cached
-
-    scn = load_cached(path, end)
-    return scn.n_quarters, tuple(scn.world.state_names), len(scn.world.partner_names)
-
-
-def estimate(plan: SweepPlan, workers: int, engine: str = "ensemble",
-             chunk: int | None = None) -> SweepCost:
-    """What running every run of the plan would cost (see the constants above).
-
-    Args:
-        plan: The plan (its scenarios are loaded to count quarters and areas).
-        workers: Worker processes.
-        engine: `ensemble` or `mesa`.
-        chunk: Runs per task (default: as `execute` would choose).
-    """
-    n = plan.n_runs
-    chunk = chunk or plan.chunk_size or default_chunk(engine, n, workers)
-    shapes = [_shape(path, plan.end) for path in plan.scenario_paths.values()]
-    quarters = max(q for q, _, _ in shapes)
-    kept_q = quarters if plan.outcomes.quarters == "all" else len(plan.outcomes.quarters)
-    areas = (["region", *shapes[0][1]] if plan.outcomes.areas == "all"
-             else list(plan.outcomes.areas))
-    partners = shapes[0][2]
-    rows = kept_q * len(areas) * partners
-    if plan.outcomes.channels:
-        rows_bytes = rows * DISK_BYTES_PER_ROW * 4  # six channel shares beside the total
-    else:
-        rows_bytes = rows * DISK_BYTES_PER_ROW
-    cube = 4 * kept_q * partners if "region" in areas else 0
-    per_task = min(chunk, max(n, 1))
-    worker = WORKER_BASE_BYTES + (per_task * quarters * ENSEMBLE_BYTES_PER_RUN_QUARTER
-                                  if engine == "ensemble" else 0)
-    return SweepCost(runs=n, workers=workers, chunk=chunk,
-                     parent_bytes=n * (PARENT_BYTES_PER_RUN + cube),
-                     worker_bytes=worker, disk_bytes=n * rows_bytes,
-                     seconds=n * quarters / (RUN_QUARTERS_PER_SECOND[engine] * workers))
-
-
-def check_size(plan: SweepPlan, out: str | Path, workers: int, engine: str = "ensemble",
-               chunk: int | None = None, executor: str = "processes") -> SweepCost:
-    """Refuse a sweep this machine cannot hold, before anything runs or is written.
-
-    Compares the estimate (`estimate`) with the memory available now and the free disk:
-    the parent's bookkeeping and summary, the workers' batches (chunk size x quarters),
-    and the rows. Time is reported, not refused.
-
-    Raises:
-        InputError: one line saying what it would cost and what there is.
-    """
-    cost = estimate(plan, workers, engine, chunk)
-    mem, disk = available_memory(), free_disk(Path(out))
-    # Local workers share this machine's memory with the parent.
-    local = executor != "dask-remote"
-    needed = cost.parent_bytes + (cost.workers * cost.worker_bytes if local else 0)
-    problems = []
-    if needed > mem:
-        problems.append(f"about {_size(needed)} of memory ({_size(cost.parent_bytes)} here to "
-                        f"track and summarise {cost.runs:,} runs, {_size(cost.worker_bytes)} "
-                        f"for each of {cost.workers} worker(s) running {cost.chunk:,} runs at "
-                        f"a time) where {_size(mem)} is available")
-    if cost.disk_bytes > disk:
-        problems.append(f"about {_size(cost.disk_bytes)} of disk for the rows where "
-                        f"{_size(disk)} is free")
-    if problems:
-        raise InputError(None,
-            f"sweep {plan.name} is too large for this machine: {plan.n_runs:,} runs would need "
-            + " and ".join(problems) + f", and take {_duration(cost.seconds)} on "
-            f"{cost.workers} worker(s); run fewer points, replications, quarters or areas "
-            "(outcomes:), a smaller chunk_size, or split the sweep")
-    return cost
 
 
 # --------------------------------------------------------------------------- running
@@ -527,7 +370,7 @@ def _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume, en
     prepare_folder(plan, out, resume)
     for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
         tmp.unlink()  # leftovers of a killed sweep: never renamed, so never counted
-    cat = _catalogue(out)
+    cat = catalogue(out)
     notes = _set_aside(out, cat.unreadable)
     done = _Done(plan.n_runs, (r["run_id"] for r in cat.records))
     total = plan.n_runs
@@ -634,224 +477,3 @@ def _store(out: Path, table: pa.Table | None, records: list[dict[str, Any]], don
     outcome.failed += [r for r in fresh if r["status"] != "ok"]
 
 
-# --------------------------------------------------------------------------- summaries
-
-class _Labels:
-    """Stable integer codes for labels met while streaming (quarters, powers, scenarios)."""
-
-    def __init__(self):
-        self.names: list[str] = []
-        self._code: dict[str, int] = {}
-
-    def codes(self, column: pa.Array) -> np.ndarray:
-        """Codes of a text column's values (dictionary-encoded or not), registering new labels."""
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
-        cats = column.dictionary.to_pylist()
-        codes = column.indices.to_numpy(zero_copy_only=False)
-        mapping = np.zeros(len(cats), np.int64)
-        for u in np.unique(codes):  # only labels that occur (filtered rows keep the dictionary)
-            mapping[u] = self._code.setdefault(cats[u], len(self._code))
-        self.names = list(self._code)
-        return mapping[codes]
-
-
-def _grow(arr: np.ndarray, axis: int, size: int) -> np.ndarray:
-    if arr.shape[axis] >= size:
-        return arr
-    pad = list(arr.shape)
-    pad[axis] = size - arr.shape[axis]
-    return np.concatenate([arr, np.full(pad, np.nan, np.float32)], axis=axis)
-
-
-@functools.cache  # a setting of the process: once is enough
-def _lean_arrow_pool() -> None:
-    """Read with jemalloc (or the system allocator) instead of Arrow's default mimalloc.
-
-    Reading many parts in the parent, mimalloc's per-thread heaps kept the freed buffers:
-    the parent grew by ~100 MB from 1,000 to 10,000 runs; with jemalloc it stays flat.
-    """
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow build without jemalloc
-        pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
-
-
-def _region_batches(parts: list[tuple[Path, set[int] | None]], columns: list[str],
-                    quarters: list[str] | None):
-    """Region rows of each part (of its own runs), a batch at a time (no read-ahead)."""
-    _lean_arrow_pool()
-    for part, runs in parts:
-        extra = ["area"] if runs is None else ["area", "run_id"]
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000,
-                                                       columns=[*columns, *extra]):
-            keep = pc.equal(batch.column("area"), "region")
-            if runs is not None:
-                keep = pc.and_(keep, pc.is_in(batch.column("run_id"),
-                                              value_set=pa.array(sorted(runs), pa.int64())))
-            if quarters:
-                keep = pc.and_(keep, pc.is_in(batch.column("quarter"),
-                                              value_set=pa.array(quarters)))
-            batch = batch.filter(keep).select(columns)
-            if batch.num_rows:
-                yield batch
-
-
-def region_cube(out: str | Path, quarters: list[str] | None = None) -> dict[str, Any] | None:
-    """Every kept regional share of a sweep as one dense float32 array.
-
-    Streams the region rows batch by batch into an array (scenario, point, quarter, power,
-    replication), NaN where a run failed: 4 bytes per kept value, never whole rows.
-
-    Returns:
-        None for an empty sweep, else {"values", "scenarios", "quarters", "powers",
-        "steps"} with steps[(scenario, quarter)] the step number.
-    """
-    cat = _catalogue(Path(out))
-    recs = [r for r in cat.records if r.get("status") == "ok"]
-    parts = cat.parts
-    if not parts or not recs:
-        return None
-    n_points = max(r["point"] for r in recs) + 1
-    n_reps = max(r["replication"] for r in recs) + 1
-    labels = {k: _Labels() for k in ("scenario", "quarter", "power")}
-    cube = np.full((0, n_points, 0, 0, n_reps), np.nan, np.float32)
-    steps: dict[tuple[str, str], int] = {}
-    cols = ["scenario", "point", "replication", "step", "quarter", "power", "share"]
-    for batch in _region_batches(parts, cols, quarters):  # Arrow to numpy, no pandas
-        idx = {k: lab.codes(batch.column(k)) for k, lab in labels.items()}
-        num = {k: batch.column(k).to_numpy(zero_copy_only=False)
-               for k in ("point", "replication", "step", "share")}
-        for axis, key in ((0, "scenario"), (2, "quarter"), (3, "power")):
-            cube = _grow(cube, axis, len(labels[key].names))
-        cube[idx["scenario"], num["point"], idx["quarter"], idx["power"],
-             num["replication"]] = num["share"].astype(np.float32)
-        first = np.unique(idx["scenario"] * 100_000 + idx["quarter"], return_index=True)[1]
-        for i in first:
-            key = (labels["scenario"].names[idx["scenario"][i]],
-                   labels["quarter"].names[idx["quarter"][i]])
-            steps[key] = int(num["step"][i])
-    return {"values": cube, "scenarios": labels["scenario"].names,
-            "quarters": labels["quarter"].names, "powers": labels["power"].names,
-            "steps": steps}
-
-
-def band_table(cube: dict[str, Any] | None, by_point: bool = True) -> pd.DataFrame:
-    """Mean and 5-95% band of each power's regional share per scenario (and point) and quarter.
-
-    Bands pool replications (and, with `by_point=False`, every parameter point).
-    """
-    if cube is None:
-        return pd.DataFrame()
-    v = cube["values"]  # (scenario, point, quarter, power, replication)
-    S, P, Q, J, R = v.shape
-    if not by_point:
-        v = v.transpose(0, 2, 3, 1, 4).reshape(S, 1, Q, J, P * R)
-    frames = []
-    for q, quarter in enumerate(cube["quarters"]):
-        x = v[:, :, q].astype(float)  # (scenario, point, power, runs)
-        n = (~np.isnan(x)).sum(axis=-1)
-        with warnings.catch_warnings():  # groups with no finished run: NaN, dropped below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = (np.quantile(x, [0.05, 0.95], axis=-1) if n.min() == x.shape[-1]
-                      else np.nanquantile(x, [0.05, 0.95], axis=-1))
-            mean = np.nanmean(x, axis=-1)
-        si, pi, ji = np.indices(n.shape).reshape(3, -1)
-        frame = pd.DataFrame({"scenario": np.asarray(cube["scenarios"], object)[si],
-                              "point": pi, "quarter": quarter,
-                              "power": np.asarray(cube["powers"], object)[ji],
-                              "mean": mean.ravel(), "p05": lo.ravel(), "p95": hi.ravel(),
-                              "n": n.ravel()})
-        frame = frame[frame.n > 0]
-        frame.insert(2, "step", [cube["steps"].get((sc, quarter), -1)
-                                 for sc in frame.scenario])
-        frames.append(frame)
-    res = pd.concat(frames, ignore_index=True)
-    keys = ["scenario", "point", "step"] if by_point else ["scenario", "step"]
-    if not by_point:
-        res = res.drop(columns="point")
-    return res.sort_values([*keys, "power"]).reset_index(drop=True)
-
-
-def region_band(out: str | Path, quarters: list[str] | None = None,
-                by_point: bool = True) -> pd.DataFrame:
-    """Mean and 5-95% band of each power's regional share (see `region_cube`, `band_table`).
-
-    Columns: scenario, (point,) step, quarter, power, mean, p05, p95, n.
-    """
-    return band_table(region_cube(out, quarters), by_point)
-
-
-def final_outcomes(out: str | Path, plan: SweepPlan) -> pd.DataFrame:
-    """Per run: each power's regional share at the last kept quarter, with parameter values."""
-    if not _catalogue(Path(out)).parts:
-        return pd.DataFrame()
-    dset = load_sweep(out, as_dataset=True)
-    quarters = dset.to_table(columns=["step", "quarter"]).to_pandas()
-    last_q = quarters.loc[quarters.step.idxmax(), "quarter"]
-    cols = ["run_id", "scenario", "point", "replication", "power", "share", *plan.parameters]
-    flt = (ds.field("area") == "region") & (ds.field("quarter") == last_q)
-    t = dset.to_table(columns=cols, filter=flt).to_pandas()
-    t["quarter"] = last_q
-    return t.sort_values(["run_id", "power"]).reset_index(drop=True)
-
-
-def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: float,
-                   command: list[str] | None = None) -> Path:
-    """Write manifest.json (version, hashes, seeds, executor, timings, failed runs)."""
-    import platform
-    from importlib.metadata import version
-
-    import sim
-
-    recs = done_records(out)
-    failed = [r for r in recs if r.get("status") != "ok"]
-    body = {
-        "package_version": sim.__version__,
-        "python": platform.python_version(),
-        "mesa": version("mesa"),  # from the metadata: importing Mesa takes half a second
-        "numpy": np.__version__,
-        "sweep": plan.name,
-        "description": plan.description,
-        "sweep_file": plan.path,
-        "sweep_file_sha256": plan.file_hash,
-        "identity_hash": plan.identity_hash(),
-        "scenario_files": plan.scenario_hashes,
-        "design": plan.design,
-        "parameters": list(plan.parameters),
-        "points": len(plan.points),
-        "replications": plan.replications,
-        "root_seed": plan.root_seed,
-        "seed_rule": "SeedSequence(root_seed, spawn_key=(point, replication)); the same "
-                     "seed for a replication in every scenario",
-        "runs_total": plan.n_runs,
-        "runs_done": len(recs),
-        "runs_failed": len(failed),
-        "failed_runs": failed,
-        "complete": len(recs) == plan.n_runs,
-        "executor": vars(outcome.executor) if outcome.executor else None,
-        "this_invocation": {"ran": outcome.ran, "done_before": outcome.done_before,
-                            "seconds": round(outcome.seconds, 3),
-                            "interrupted": outcome.interrupted},
-        "run_seconds_total": round(sum(r.get("seconds", 0) for r in recs), 3),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": command,
-    }
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(body, indent=1, default=str))
-    os.replace(tmp, out / "manifest.json")
-    return out / "manifest.json"
-
-
-def summary_table(band: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
-    """Regional share per scenario, point and power at 2025Q4 and the last quarter."""
-    if band.empty:
-        return band
-    last = band.loc[band.step.idxmax(), "quarter"]
-    keep = [q for q in dict.fromkeys(["2025Q4", last]) if q in set(band.quarter)]
-    sel = band[band.quarter.isin(keep)].copy()
-    for name in plan.parameters:
-        sel[name] = sel.point.map(lambda p, n=name: plan.points[p][n])
-    return sel.drop(columns=["step"])

@@ -7,7 +7,7 @@ the field (`InputError`). No running, no result files.
 
 Plans are lazy: a plan's points (`Points`) and runs (`RunList`) are sequences made on
 demand, so loading a sweep of a billion runs costs no more than loading one of ten; what
-such a sweep would cost to run is judged before it runs (`sim.runs.sweep.check_size`).
+such a sweep would cost to run is judged before it runs (`sim.runs.sweep_cost.check_size`).
 """
 
 from __future__ import annotations
