@@ -187,8 +187,8 @@ def test_reason_does_not_credit_a_term_when_the_score_moved_the_other_way():
 @pytest.fixture(scope="module")
 def late_table():
     """Kyrgyzstan 2026Q2-2027Q2: Russia's tilt falls while its own score pull is nil."""
-    return E.explain(load_scenario("baseline").with_end("2027Q2"), "kyrgyzstan", "2027Q2",
-                     SEEDS[:2])
+    return explain_runs(load_scenario("baseline").with_end("2027Q2"), "kyrgyzstan", "2027Q2",
+                        SEEDS[:2])
 
 
 def test_every_reason_agrees_with_its_table_on_real_runs(table, late_table):
