@@ -173,9 +173,12 @@ def save_figure(fig: Figure, path: Path) -> None:
     fig.clear()
 
 
-def _save_all(folder: Path, figures: Mapping[str, Figure]) -> None:
-    for name, fig in figures.items():
+def _finish(folder: Path, figures: Mapping[str, Figure] | None, record: dict[str, Any]) -> None:
+    """Save the figures, then the manifest listing every file of the folder (itself too)."""
+    for name, fig in (figures or {}).items():
         save_figure(fig, folder / name)
+    files = [p.name for p in folder.iterdir()] + [MANIFEST]
+    _write_json(folder / MANIFEST, record | {"files": sorted(files)})
 
 
 # --------------------------------------------------------------------------- sizes
@@ -331,11 +334,8 @@ def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds:
         result.metrics.to_parquet(tmp / METRICS, index=False)
         result.events.to_csv(tmp / EVENTS, index=False)
         summary.to_csv(tmp / SUMMARY, index=False)
-        _save_all(tmp, figures or {})
-        files = [p.name for p in tmp.iterdir()] + [MANIFEST]
-        _write_json(tmp / MANIFEST, manifest(scenario, seeds, started, finished,
-                                             root_seed=root_seed, command=command,
-                                             files=files, extra=extra))
+        _finish(tmp, figures, manifest(scenario, seeds, started, finished, root_seed=root_seed,
+                                       command=command, extra=extra))
     return out
 
 
@@ -391,9 +391,6 @@ def write_validation(out_dir: str | Path, scenario: Scenario, facts: pd.DataFram
             more(tmp)
         facts.to_csv(tmp / "facts.csv", index=False)
         fit.to_csv(tmp / "trade_fit.csv", index=False)
-        _save_all(tmp, figures or {})
-        files = [p.name for p in tmp.iterdir()] + [MANIFEST]
-        _write_json(tmp / MANIFEST, manifest(scenario, seeds, started, finished,
-                                             root_seed=root_seed, command=command,
-                                             files=files, extra=extra))
+        _finish(tmp, figures, manifest(scenario, seeds, started, finished, root_seed=root_seed,
+                                       command=command, extra=extra))
     return out
