@@ -245,6 +245,34 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert "not a calibration folder" in capsys.readouterr().err
 
 
+def test_a_calibration_folder_in_use_is_refused(tmp_path, capsys):
+    """A second calibration into a folder another one is writing to exits 2, naming it."""
+    import threading
+
+    from sim.runs.sweep import folder_lock
+
+    out = tmp_path / "cal"
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with folder_lock(out, "calibration"):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(10)
+        assert main(["calibrate", "--budget", "4", *TINY, "--out", str(out)]) == 2
+        assert "another calibration in this process is running" in capsys.readouterr().err
+        assert not (out / "runs").exists()  # nothing written
+    finally:
+        release.set()
+        t.join()
+    # free again: the same command now runs
+    assert main(["calibrate", "--budget", "4", *TINY, "--out", str(out)]) == 0
+
+
 def test_layer_round_trip(tmp_path):
     out = tmp_path / "cal"
     res = C.calibrate(_settings(budget=10, profile_points=0), out)

@@ -56,7 +56,7 @@ from sim.calibration.evaluate import (
 from sim.calibration.evaluate import _base_scenario as _base_scenario
 from sim.errors import InputError
 from sim.runs.executors import ExecutorInfo, make_executor
-from sim.runs.sweep import done_records
+from sim.runs.sweep import LOCK_FILE, done_records, folder_lock
 from sim.scenario import history as H
 from sim.world.values import Scenario
 from sim.world.vocabulary import ROOT_SEED, Params
@@ -185,7 +185,7 @@ def prepare_folder(out: Path, ident: dict[str, Any], resume: bool) -> None:
         if not resume and done_records(out):
             raise InputError(None, f"{out}: already holds evaluations of this calibration; "
                                    "add --resume to continue it, or choose another --out")
-    elif out.exists() and any(p.name != "runs" for p in out.iterdir()):
+    elif out.exists() and any(p.name not in ("runs", LOCK_FILE) for p in out.iterdir()):
         raise InputError(None, f"{out}: exists and is not a calibration folder; choose "
                                "another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -478,84 +478,85 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     seeds = derive_seeds(settings.seed, settings.replications)
     ident = identity(settings, scenario.with_overrides(dict(zip(names, start_vals,
                                                                 strict=True))), targets, seeds)
-    prepare_folder(out, ident, resume)
-    log = EvalLog(out, names, targets, train)
-    end = f"{H.FIT_END}Q4"
-    base = EvalTask(str(scenario.path), end, tuple(names), (), tuple(seeds),
-                    target_tuples(targets), tuple(sorted(H.mirror_ratios(history).items())),
-                    overrides=tuple(sorted(reset.items())))
-    counts = plan_counts(settings)
-    total = sum(counts.values())
-    done_count = [min(len(log.evals), total)]  # a resumed run starts where it stopped
+    with folder_lock(out, "calibration"):  # one calibration writes into a folder at a time
+        prepare_folder(out, ident, resume)
+        log = EvalLog(out, names, targets, train)
+        end = f"{H.FIT_END}Q4"
+        base = EvalTask(str(scenario.path), end, tuple(names), (), tuple(seeds),
+                        target_tuples(targets), tuple(sorted(H.mirror_ratios(history).items())),
+                        overrides=tuple(sorted(reset.items())))
+        counts = plan_counts(settings)
+        total = sum(counts.values())
+        done_count = [min(len(log.evals), total)]  # a resumed run starts where it stopped
 
-    def tick(n):
-        done_count[0] += n
-        if progress:
-            progress(min(done_count[0], total), total)
+        def tick(n):
+            done_count[0] += n
+            if progress:
+                progress(min(done_count[0], total), total)
 
-    d = len(free)
-    lhs_unit = qmc.LatinHypercube(d=d, seed=np.random.default_rng(settings.seed)).random(
-        counts["lhs"])
-    lhs_pts = [[f.from_unit(u) for f, u in zip(free, row, strict=True)] for row in lhs_unit]
+        d = len(free)
+        lhs_unit = qmc.LatinHypercube(d=d, seed=np.random.default_rng(settings.seed)).random(
+            counts["lhs"])
+        lhs_pts = [[f.from_unit(u) for f, u in zip(free, row, strict=True)] for row in lhs_unit]
 
-    with make_executor(settings.executor, settings.workers, settings.scheduler) as (ex, info):
-        workers = max(1, info.workers)
-        chunk = max(1, min(32, math.ceil(counts["lhs"] / (4 * workers))))
-        window = 1 if info.kind == "serial" else 2 * workers
-        ev = Evaluator(log, ex, base, chunk, window, tick)
-        tick(0)
-        note(f"evaluating {len(log.evals)} logged point(s) skipped" if log.evals else
-             "evaluating the start point")
-        start = ev.batch("start", [start_vals])[0]
-        installed = ev.batch("installed", [installed_vals])[0] if installed_vals else None
-        ev.batch("lhs", lhs_pts)
-        pool = [e for e in log.evals.values() if e.stage in ("start", "lhs")]
-        seeds_pts = _distinct_best(pool, free, settings.starts)
-        if counts["local"] and seeds_pts:
-            per = counts["local"] // settings.starts
-            threads = cf.ThreadPoolExecutor(max_workers=len(seeds_pts))
-            try:
-                futs = [threads.submit(
-                    _nelder_mead, ev, free,
-                    np.array([f.to_unit(s.values[f.path]) for f in free]), per, f"local{i}")
-                    for i, s in enumerate(seeds_pts)]
-                for fut in futs:
-                    fut.result()
-            except BaseException:
-                ev.stop.set()
-                threads.shutdown(wait=True, cancel_futures=True)
-                raise
-            threads.shutdown(wait=True)
-            tick(max(0, counts["local"] - sum(e.stage.startswith("local")
-                                              for e in log.evals.values())))
-        best = min((e for e in log.evals.values()
-                    if e.stage not in ("profile", "installed", "repair")), key=lambda e: e.loss)
-        if settings.profile_points:
-            grid = np.linspace(0.0, 1.0, settings.profile_points)
-            pts = []
-            for i, f in enumerate(free):
-                for u in grid:
-                    p = [best.values[n] for n in names]
-                    p[i] = f.from_unit(u)
-                    pts.append(p)
-            ev.batch("profile", pts)
-        # A slice may pass below the point it goes through: rank every evaluation.
-        unconstrained = min((e for e in log.evals.values() if math.isfinite(e.loss)
-                             and e.stage not in ("installed", "repair")), key=lambda e: e.loss)
-        best, facts, checked = unconstrained, None, 0
-        if settings.facts_replications and backtest:
-            # The facts speak of 2021-2025: in a backtest they are reported, never used to
-            # choose the point (that would let the test years in).
-            from sim.calibration.facts import facts_pass
+        with make_executor(settings.executor, settings.workers, settings.scheduler) as (ex, info):
+            workers = max(1, info.workers)
+            chunk = max(1, min(32, math.ceil(counts["lhs"] / (4 * workers))))
+            window = 1 if info.kind == "serial" else 2 * workers
+            ev = Evaluator(log, ex, base, chunk, window, tick)
+            tick(0)
+            note(f"evaluating {len(log.evals)} logged point(s) skipped" if log.evals else
+                 "evaluating the start point")
+            start = ev.batch("start", [start_vals])[0]
+            installed = ev.batch("installed", [installed_vals])[0] if installed_vals else None
+            ev.batch("lhs", lhs_pts)
+            pool = [e for e in log.evals.values() if e.stage in ("start", "lhs")]
+            seeds_pts = _distinct_best(pool, free, settings.starts)
+            if counts["local"] and seeds_pts:
+                per = counts["local"] // settings.starts
+                threads = cf.ThreadPoolExecutor(max_workers=len(seeds_pts))
+                try:
+                    futs = [threads.submit(
+                        _nelder_mead, ev, free,
+                        np.array([f.to_unit(s.values[f.path]) for f in free]), per, f"local{i}")
+                        for i, s in enumerate(seeds_pts)]
+                    for fut in futs:
+                        fut.result()
+                except BaseException:
+                    ev.stop.set()
+                    threads.shutdown(wait=True, cancel_futures=True)
+                    raise
+                threads.shutdown(wait=True)
+                tick(max(0, counts["local"] - sum(e.stage.startswith("local")
+                                                  for e in log.evals.values())))
+            best = min((e for e in log.evals.values()
+                        if e.stage not in ("profile", "installed", "repair")), key=lambda e: e.loss)
+            if settings.profile_points:
+                grid = np.linspace(0.0, 1.0, settings.profile_points)
+                pts = []
+                for i, f in enumerate(free):
+                    for u in grid:
+                        p = [best.values[n] for n in names]
+                        p[i] = f.from_unit(u)
+                        pts.append(p)
+                ev.batch("profile", pts)
+            # A slice may pass below the point it goes through: rank every evaluation.
+            unconstrained = min((e for e in log.evals.values() if math.isfinite(e.loss)
+                                 and e.stage not in ("installed", "repair")), key=lambda e: e.loss)
+            best, facts, checked = unconstrained, None, 0
+            if settings.facts_replications and backtest:
+                # The facts speak of 2021-2025: in a backtest they are reported, never used to
+                # choose the point (that would let the test years in).
+                from sim.calibration.facts import facts_pass
 
-            facts = facts_pass(scenario, names, [best.values[n] for n in names],
-                               settings.facts_replications, ROOT_SEED)
-            checked = 1
-        elif settings.facts_replications:
-            best, facts, checked = _select(ev, free, layered, settings, note)
-    return Outcome(settings, scenario, targets, train, seeds, log, start, best, facts,
-                   checked, time.perf_counter() - t0, info, log.fresh, reset, installed,
-                   unconstrained)
+                facts = facts_pass(scenario, names, [best.values[n] for n in names],
+                                   settings.facts_replications, ROOT_SEED)
+                checked = 1
+            elif settings.facts_replications:
+                best, facts, checked = _select(ev, free, layered, settings, note)
+        return Outcome(settings, scenario, targets, train, seeds, log, start, best, facts,
+                       checked, time.perf_counter() - t0, info, log.fresh, reset, installed,
+                       unconstrained)
 
 
 def fit_table(outcome: Outcome) -> pd.DataFrame:

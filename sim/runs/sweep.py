@@ -158,8 +158,11 @@ _held_guard = threading.Lock()
 
 
 @contextmanager
-def folder_lock(out: str | Path) -> Iterator[None]:
-    """Hold a sweep folder's lock, creating the folder if needed; re-entrant in a thread.
+def folder_lock(out: str | Path, what: str = "sweep") -> Iterator[None]:
+    """Hold a result folder's lock, creating the folder if needed; re-entrant in a thread.
+
+    Sweeps and calibrations (`what` names the kind in the refusal) take it for as long as
+    they write into their folder.
 
     The lock is `fcntl.flock` on `LOCK_FILE`, which then names this process. The system
     releases it when the process ends, however it ends, so a sweep killed with SIGKILL
@@ -175,7 +178,7 @@ def folder_lock(out: str | Path) -> Iterator[None]:
         if held is not None and held[2] == threading.get_ident():
             held[1] += 1
         elif held is not None:
-            raise InputError(None, f"{out}: another sweep in this process is running in this "
+            raise InputError(None, f"{out}: another {what} in this process is running in this "
                                  "folder; wait for it to finish or choose another --out")
     if held is not None:
         try:
@@ -190,7 +193,7 @@ def folder_lock(out: str | Path) -> Iterator[None]:
     except BlockingIOError:
         holder = os.pread(fd, 500, 0).decode(errors="replace").strip()
         os.close(fd)
-        raise InputError(None, f"{out}: another sweep is running in this folder "
+        raise InputError(None, f"{out}: another {what} is running in this folder "
                              f"({holder or 'a process that has not yet said its pid'}); "
                              "wait for it to finish, or choose another --out") from None
     os.ftruncate(fd, 0)
