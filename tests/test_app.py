@@ -479,7 +479,7 @@ def test_a_changed_run_has_the_unchanged_scenario_as_a_ghost():
     china = off.world.partners.index("china")
     diff = (off.world.region_influence[china] - g["region"][n - 1, china]) * 100
     texts = {t.get("data-power"): t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
-    assert texts["china"].endswith(f"{diff:+.1f} pts") and diff < 0
+    assert texts["china"].endswith(f"{diff:+.1f} pts".replace("-", "\u2212")) and diff < 0
     assert len([e for e in _svg(states_svg(off, g)).iter(
         "{http://www.w3.org/2000/svg}polyline") if e.get("stroke-dasharray")]) == \
         len(off.world.partners) * len(off.world.states)

@@ -20,8 +20,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
-
-pytest.importorskip("solara")
+import solara  # noqa: F401, E402 - the test extra installs it: a missing page fails, never skips
 from playwright.sync_api import expect  # noqa: E402
 
 from sim.app.classroom import replication_seed  # noqa: E402

@@ -172,7 +172,8 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
         body.append(_text(366, ly, power_label(p), TEXT, weight="bold"))
         value = f"{now[j]:.0%}"
         if g_region is not None and len(g_region) == len(region):
-            value += f"  {(now[j] - g_region[-1, j]) * 100:+.1f} pts"
+            gap = f"{(now[j] - g_region[-1, j]) * 100:+.1f}".replace("-", "\u2212")
+            value += f"  {gap} pts"  # a true minus sign, as the reports write it
         body.append(_text(366, ly + 19, value, TEXT, extra=f' data-power="{p}"'))
         ly += 50
     if g_region is not None:
