@@ -238,7 +238,7 @@ def test_play_treaty_off_ghost_and_download(browser, app_url, artifacts_dir):
     # the unchanged scenario as dashed ghost lines, and the difference in the legend
     expect(_chart(page)).to_have_attribute("data-ghost", "1")
     expect(_chart(page).locator("polyline[stroke-dasharray]")).to_have_count(5)
-    expect(_chart(page).locator('text[data-power="china"]')).to_contain_text("-")
+    expect(_chart(page).locator('text[data-power="china"]')).to_contain_text("\u2212")
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts_dir / "app_1400x900_no_treaty.png"))
 

@@ -171,6 +171,24 @@ def prepare_folder(out: Path, ident: dict[str, Any], resume: bool) -> None:
         InputError: the folder holds another calibration or other files, or this
             calibration's log without `resume`.
     """
+    digest = check_folder(out, ident, resume)
+    out.mkdir(parents=True, exist_ok=True)
+    for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
+        tmp.unlink()  # a killed writer's leftovers: never renamed, never counted
+    tmp = out / f".{SPEC_FILE}.tmp"
+    tmp.write_text(json.dumps({"identity_hash": digest, "identity": ident}, indent=1))
+    os.replace(tmp, out / SPEC_FILE)
+
+
+def check_folder(out: Path, ident: dict[str, Any], resume: bool) -> str:
+    """Check, writing nothing, that the calibration may write into `out`.
+
+    Returns:
+        The calibration's identity hash.
+
+    Raises:
+        InputError: as for `prepare_folder`.
+    """
     spec = out / SPEC_FILE
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     if out.exists() and not out.is_dir():
@@ -188,12 +206,7 @@ def prepare_folder(out: Path, ident: dict[str, Any], resume: bool) -> None:
     elif out.exists() and any(p.name not in ("runs", LOCK_FILE) for p in out.iterdir()):
         raise InputError(None, f"{out}: exists and is not a calibration folder; choose "
                                "another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    for tmp in (out / "runs").glob(".part-*.tmp") if (out / "runs").is_dir() else []:
-        tmp.unlink()  # a killed writer's leftovers: never renamed, never counted
-    tmp = out / f".{SPEC_FILE}.tmp"
-    tmp.write_text(json.dumps({"identity_hash": digest, "identity": ident}, indent=1))
-    os.replace(tmp, spec)
+    return digest
 
 
 class _Stop(Exception):
@@ -478,6 +491,7 @@ def calibrate(settings: Settings, out: str | Path, *, resume: bool = False,
     seeds = derive_seeds(settings.seed, settings.replications)
     ident = identity(settings, scenario.with_overrides(dict(zip(names, start_vals,
                                                                 strict=True))), targets, seeds)
+    check_folder(out, ident, resume)  # before the lock, which creates the folder
     with folder_lock(out, "calibration"):  # one calibration writes into a folder at a time
         prepare_folder(out, ident, resume)
         log = EvalLog(out, names, targets, train)
