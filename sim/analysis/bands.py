@@ -14,7 +14,7 @@ import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
 from sim.world.quarters import in_time_order, quarter_year
-from sim.world.vocabulary import HISTORY_END, OTHER, REGION  # noqa: F401 (A.HISTORY_END)
+from sim.world.vocabulary import HISTORY_END, OTHER, REGION
 
 LOW, HIGH = 0.05, 0.95
 """Quantiles of the band reported across replications."""

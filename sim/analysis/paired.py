@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.analysis.bands import REGION, area_order, power_order
+from sim.analysis.bands import area_order, power_order
 from sim.world.quarters import parse_quarter, quarter_year
-from sim.world.vocabulary import OTHER
+from sim.world.vocabulary import OTHER, REGION
 
 CONFIDENCE = 0.95
 """Default confidence level of every interval."""

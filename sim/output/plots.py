@@ -22,6 +22,7 @@ from matplotlib.ticker import Formatter, MultipleLocator
 
 from sim.analysis import bands as A
 from sim.world.quarters import next_quarter, quarter_year
+from sim.world.vocabulary import HISTORY_END, REGION
 
 POWER_COLOURS: dict[str, str] = {
     "china": "#d1352b",   # red
@@ -190,8 +191,8 @@ def _mark(ax: Axes, marks: Mapping[str, str] | None, projection_from: str | None
 
 
 def plot_regional_shares(shares: pd.DataFrame, ax: Axes | None = None, *,
-                         area: str = A.REGION, marks: Mapping[str, str] | None = None,
-                         projection_from: str | None = A.HISTORY_END) -> Axes:
+                         area: str = REGION, marks: Mapping[str, str] | None = None,
+                         projection_from: str | None = HISTORY_END) -> Axes:
     """Stacked area of the mean influence share of each power over time, with bands.
 
     The shaded strip around each boundary between two powers is the 5-95% range of that
@@ -243,7 +244,7 @@ def plot_regional_shares(shares: pd.DataFrame, ax: Axes | None = None, *,
 
 def plot_state_shares(shares: pd.DataFrame, fig: Figure | None = None, *,
                       marks: Mapping[str, str] | None = None,
-                      projection_from: str | None = A.HISTORY_END) -> Figure:
+                      projection_from: str | None = HISTORY_END) -> Figure:
     """Small multiples: one panel per state, a line per power with its 5-95% band.
 
     Panels share the y axis. With five states the sixth grid cell holds the legend.
@@ -328,7 +329,7 @@ def plot_trade_fit(fit: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 0.38 * max(len(fit), 4) + 1.6), layout="constrained")
-    areas = list(dict.fromkeys([A.REGION, *fit["area"]]))
+    areas = list(dict.fromkeys([REGION, *fit["area"]]))
     f = fit.assign(_a=fit["area"].map({a: i for i, a in enumerate(areas)}))
     f = f.sort_values(["_a", "year"]).reset_index(drop=True)
     group = np.cumsum(f["area"].ne(f["area"].shift()).to_numpy()) - 1
@@ -448,7 +449,7 @@ def _power_handles(powers: list[str], band_label: str) -> list:
 
 
 def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
-                        area: str = A.REGION, reference: str | None = None,
+                        area: str = REGION, reference: str | None = None,
                         confidence: float = 0.95) -> Figure:
     """Side by side, one panel per scenario: each power's mean share with its interval.
 
@@ -497,7 +498,7 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
 
 
 def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
-                          area: str = A.REGION, confidence: float = 0.95) -> Figure:
+                          area: str = REGION, confidence: float = 0.95) -> Figure:
     """One panel per scenario: difference from the reference of each power's share over time.
 
     Args:
@@ -559,7 +560,7 @@ def plot_difference_heatmap(diffs: pd.DataFrame, quarters: list[str],
     scenarios = list(dict.fromkeys(d["scenario"]))
     reference = str(d["reference"].iloc[0]) if len(d) else ""
     powers = A.power_order(d)
-    areas = [A.REGION, *A.area_order(d)]
+    areas = [REGION, *A.area_order(d)]
     nr, nc = max(1, len(scenarios)), max(1, len(quarters))
     if fig is None:
         fig = plt.figure(figsize=(3.5 * nc + 1.4, 2.7 * nr + 1.0), layout="constrained")
@@ -636,7 +637,7 @@ def leader_map_groups(leaders: pd.DataFrame, quarter: str) -> tuple[list[str], l
         (scenarios mapped: the reference and those with some state led by another power,
         scenarios left out: every state has the reference's leader).
     """
-    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
+    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != REGION)]
     scenarios = list(dict.fromkeys(d["scenario"]))
     if not scenarios:
         return [], []
@@ -664,7 +665,7 @@ def plot_leader_maps(leaders: pd.DataFrame, quarter: str, fig: Figure | None = N
     """
     from sim.output.maps import CORRIDORS, plot_region_map
 
-    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != A.REGION)]
+    d = leaders[(leaders["quarter"] == quarter) & (leaders["area"] != REGION)]
     scenarios, same = leader_map_groups(leaders, quarter)
     fig, axes = _grid(fig, max(1, len(scenarios)), 2, (6.0, 3.9), sharey=False, sharex=False)
     colours = {p: power_colour(p) for p in POWER_COLOURS} | {

@@ -17,8 +17,8 @@ import pandas as pd
 
 from sim.analysis import explain as E
 from sim.analysis import paired as C
-from sim.analysis.bands import REGION
 from sim.output import plots
+from sim.world.vocabulary import REGION
 
 # --------------------------------------------------------------------------- formatting
 

@@ -52,10 +52,6 @@ class ChunkTask:
     out: str | None = None  # if set, the worker writes the chunk's part into this folder
 
 
-def _scenario(path: str, end: str | None):
-    from sim.scenario.scenarios import load_cached
-
-    return load_cached(path, end)
 
 
 def _simulate(scenarios: list, seeds: list[int], engine: str, channels: bool) -> Simulated:
@@ -153,6 +149,8 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
         The outcome rows of the successful runs (None with a sink), and one record per
         run (status, seconds, error).
     """
+    from sim.scenario.scenarios import load_cached  # YAML and pydantic: only when a chunk runs
+
     batches: list[pa.RecordBatch] = []
     emit = sink or batches.append
     records: dict[int, dict[str, Any]] = {}
@@ -183,7 +181,7 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
         try:
             key = (spec.scenario, spec.point)
             if key not in variants:
-                scn = _scenario(task.scenario_paths[spec.scenario], task.end)
+                scn = load_cached(task.scenario_paths[spec.scenario], task.end)
                 values = task.points[spec.point]
                 variants[key] = scn.with_overrides(values) if values else scn
             groups.setdefault(spec.scenario, []).append((spec, variants[key]))
