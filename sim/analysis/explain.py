@@ -113,6 +113,15 @@ def explain_trace(trace: pd.DataFrame, state: str, quarter: str, before: str) ->
     return out
 
 
+def explain_shift(traces: pd.DataFrame, shift) -> pd.DataFrame:
+    """The explain table of one tilt shift (a `sim.analysis.paired.tilt_shifts` row).
+
+    Computed from that scenario's rows of `traces`.
+    """
+    own = traces[traces["scenario"] == shift.scenario]
+    return explain_trace(own, shift.state, shift.quarter, shift.quarter_before)
+
+
 # --------------------------------------------------------------------------- reason
 
 def _name(x: str) -> str:

@@ -31,7 +31,6 @@ from matplotlib.figure import Figure
 import sim
 from sim.analysis import explain as E
 from sim.analysis import paired as C
-from sim.analysis.bands import REGION
 from sim.output import plots
 from sim.output.report_text import (
     Num,
@@ -46,6 +45,7 @@ from sim.output.report_text import (
 from sim.runs import store as sio
 from sim.world.quarters import format_quarter, parse_quarter, quarter_range, year_quarter
 from sim.world.values import Scenario
+from sim.world.vocabulary import REGION
 
 if TYPE_CHECKING:  # the report analyses gathered runs; it never gathers or runs them
     from sim.runs.gather import Gathered
@@ -165,8 +165,7 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     since = start[min(lag_quarters, len(start) - 1)]
     shifts = C.tilt_shifts(g.result.metrics, lag_quarters, top_shifts, since=since)
     explanations = (explain(shifts) if explain is not None else
-                    [E.explain_trace(g.traces[g.traces["scenario"] == r.scenario], r.state,
-                                     r.quarter, r.quarter_before) for r in shifts.itertuples()])
+                    [E.explain_shift(g.traces, r) for r in shifts.itertuples()])
     sh, ex = display_explanations(shifts, explanations)
     display["tilt_shifts"], display["explanations"] = sh, ex
     sentences = summary_sentences(tables, display, quarters, confidence)

@@ -281,9 +281,9 @@ def explain_shifts(g: Gathered, shifts: pd.DataFrame) -> list[pd.DataFrame]:
     by_label = {s.label: s for s in g.sources}
     for r in shifts.itertuples():
         src = by_label[r.scenario]
-        tr = g.traces[g.traces["scenario"] == r.scenario]
-        if tr["replication"].nunique() == src.n_runs:
-            t = E.explain_trace(tr, r.state, r.quarter, r.quarter_before)
+        traced = g.traces.loc[g.traces["scenario"] == r.scenario, "replication"].nunique()
+        if traced == src.n_runs:
+            t = E.explain_shift(g.traces, r)
         else:
             t = explain(src.scenario, r.state, r.quarter, g.seeds, before=r.quarter_before)
             t["scenario"] = r.scenario
