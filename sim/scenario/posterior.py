@@ -87,7 +87,7 @@ class Posterior:
         return out
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        """n draws resampled by weight, (n, d): row i is replication i's parameter set.
+        """Draw n parameter sets by weight, (n, d): row i is replication i's parameter set.
 
         Systematic resampling on a generator seeded from (`seed`, SAMPLE_STREAM), then
         shuffled by the same generator: the rows depend only on the file, n and the seed.
