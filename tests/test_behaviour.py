@@ -31,8 +31,10 @@ def _run(name: str):
     """Mean regional shares, per-state shares, tilt and power metrics of a scenario (cached)."""
     path = HERE / f"{name}.yaml"
     scn = load_scenario(path if path.is_file() else name)
-    if OVERRIDES:
-        scn = scn.with_overrides(OVERRIDES)
+    if OVERRIDES:  # exploring: the behaviour files' own settings still win
+        own = {k: v for k, v in scn.overrides.items()
+               if path.is_file() and k in path.read_text(encoding="utf-8")}
+        scn = scn.with_overrides(OVERRIDES | own)
     out = simulate([scn] * RUNS, derive_seeds(ROOT_SEED, RUNS), engine="ensemble",
                    record=("shares", "metrics"))
     a = out.arrays

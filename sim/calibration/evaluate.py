@@ -60,10 +60,6 @@ class FreeParam:
 
 
 DEFAULT_FREE: tuple[FreeParam, ...] = (
-    FreeParam("powers.china.capacity_growth", 0.0, 0.15,
-              "growth of China's fiscal capacity for the region, 0-15% a year (vocabulary "
-              "-50% to 50%): "
-              "sets how fast Chinese investment and the trade it brings grow"),
     FreeParam("params.allocation_temperature", 0.3, 3.0,
               "decision temperature of the powers' allocation (vocabulary 0.05-10): how far "
               "Chinese investment concentrates on the most valuable states"),
@@ -71,15 +67,23 @@ DEFAULT_FREE: tuple[FreeParam, ...] = (
               "weight of a state's GDP in project value (vocabulary 0-2): Kazakhstan's pull"),
     FreeParam("params.trade_gdp_elasticity", 0.2, 2.0,
               "trade's elasticity to nominal GDP (vocabulary 0-3; gravity models ~0.7-1.2)"),
-    FreeParam("params.trade_investment_elasticity", 0.0, 1.5,
-              "trade's elasticity to the partner's investment stock (vocabulary 0-5)"),
+    FreeParam("params.trade_investment_elasticity", 0.3, 1.5,
+              "trade's elasticity to the partner's investment stock (vocabulary 0-5; at "
+              "least 0.3: investment and trade are complements, an assumption)"),
     FreeParam("params.trade_connectivity_elasticity", 0.0, 3.0,
               "trade's elasticity to connectivity, times corridor_trade (vocabulary 0-5)"),
-    FreeParam("params.investment_depreciation", 0.0, 0.15,
-              "yearly depreciation of investment stocks, 0-15% (vocabulary 0-100%)"),
+    FreeParam("params.investment_depreciation", 0.04, 0.10,
+              "yearly depreciation of investment stocks, 4-10% (vocabulary 0-100%; the "
+              "range of book-value depreciation of FDI stocks, an assumption)"),
     FreeParam("params.other_debt_gdp_elasticity", 0.0, 1.5,
               "elasticity of debt to the rest of the world to GDP (vocabulary 0-2): the "
               "denominator of China's debt share"),
+    FreeParam("params.sanction_diversion", 0.0, 6.0,
+              "trade rerouted around sanctions through open borders (vocabulary 0-10): how "
+              "far trade with China jumps after 2022 in EAEU members"),
+    FreeParam("params.debt_burden_threshold", 0.2, 1.0,
+              "debt/GDP above which states borrow less (vocabulary 0-3): whether China's "
+              "share of debt keeps rising"),
     *(FreeParam(f"powers.china.toward.{s}.trade_affinity", 0.5, 2.0,
                 f"level of trade with China in {s} (vocabulary 0-10): the world file's 2015 "
                 "level is an assumption, no figure on the GACC basis exists before 2018-21")

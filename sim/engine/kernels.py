@@ -193,6 +193,16 @@ def rival_pressure(influence, reference) -> tuple[np.ndarray, np.ndarray]:
     return threat, lead
 
 
+def asset_stake(stake, assets, assets0, elasticity):
+    """The stake grown with what the power has to protect, (..., P).
+
+    stake x ((assets + 1) / (assets0 + 1))^elasticity, assets being the power's investment
+    stock plus the loans it holds in the region (USD bn): a power whose holdings grow values
+    the region more (sunk investments to protect), one whose holdings shrink values it less.
+    """
+    return stake * ((assets + 1.0) / (assets0 + 1.0)) ** elasticity
+
+
 def commitment(stake, attention, threat, lead, threat_response, lead_discount):
     """Share of its capacity a power commits to the region, in [0, 1), shape (..., P).
 

@@ -65,7 +65,9 @@ def choose_engagement(w, fill: bool = False) -> None:
     """
     P = w.n_powers
     threat, lead = K.rival_pressure(w.region_influence[..., :P], w.influence_ref[..., :P])
-    w.commitment[...] = K.commitment(w.stake, w.attention, threat, lead,
+    assets = K.rsum(w.investment_stock[..., :P, :] + w.debt[..., :P, :], axis=-1)
+    stake = K.asset_stake(w.stake, assets, w.assets0, w.p("asset_stake_elasticity", 1))
+    w.commitment[...] = K.commitment(stake, w.attention, threat, lead,
                                      w.p("threat_response", 1), w.p("lead_discount", 1))
     if fill:
         w.pipeline[...] = w.commitment[..., None, :]
@@ -269,7 +271,7 @@ def align_step(w, s: slice, speed: float | None = None) -> None:
     Fragile states move faster (fragility_volatility): the same shock bites harder.
     """
     trade = national_trade(w, s)
-    econ = K.shares(trade + w.inflow[..., :, s] + w.remittances[..., :, s])
+    econ = (K.shares(trade) + K.shares(w.inflow[..., :, s]) + K.shares(w.remittances[..., :, s])) / 3.0
     w.security_provided[..., :, s] = security_provided(w, s)
     terms = K.alignment_scores(econ, K.shares(w.security_provided[..., :, s]),
                                w.demand[..., s], w.mood[..., :, s],

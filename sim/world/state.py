@@ -15,9 +15,10 @@ import numpy as np
 from sim.world.values import Effect, Event, Scenario
 from sim.world.vocabulary import SECTORS, PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
-PIPELINE_QUARTERS = 4
+PIPELINE_QUARTERS = 3
 """Quarters between a power's decision to commit more (or less) of its capacity and the
-money reaching projects: deals are signed, then disbursed (an assumption: about a year)."""
+money reaching projects: deals are signed, then disbursed (an assumption: three quarters,
+so deals of a May summit are paid out from the next January)."""
 
 PRIORITY_FIELDS = tuple(f"priority_{k}" for k in SECTORS)
 
@@ -118,6 +119,7 @@ class WorldState:
     gdp0: np.ndarray  # (S,)
     investment_stock0: np.ndarray  # (J, S)
     trade_openness0: np.ndarray  # (S,)
+    assets0: np.ndarray  # (P,) each power's investment stock plus loans held, USD bn
     migration_policy0: np.ndarray  # (P,)
     base_trade_share: np.ndarray  # (J, S) each partner's share of the state's starting trade
     # Dynamic state, updated each quarter.
@@ -180,6 +182,7 @@ class WorldState:
         self.gdp0 = self.gdp.copy()
         self.investment_stock0 = self.investment_stock.copy()
         self.trade_openness0 = self.trade_openness.copy()
+        self.assets0 = (self.investment_stock[:P] + self.debt[:P]).sum(axis=-1)
         self.migration_policy0 = self.migration_policy.copy()
         base = self.exports + self.imports
         self.base_trade_share = base / np.maximum(base.sum(axis=0, keepdims=True), 1e-12)
