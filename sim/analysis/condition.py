@@ -112,8 +112,8 @@ class Condition:
                 all arrays have one entry per run, in the same order.
 
         Returns:
-            A boolean array, one entry per run. A comparison with a value that is not a
-            number (a division by zero) is false.
+            A boolean array, one entry per run. Dividing by a share of zero gives plus or
+            minus infinity; zero by zero is not a number, and a comparison with it is false.
         """
         n = len(next(iter(shares.values()))) if shares else 0
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
