@@ -98,7 +98,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
     }
     if not found.limits.empty:
         figures["box"] = P.plot_box(
-            found.limits, labels, f"Box {found.chosen} for: {cond.text}",
+            found.limits, labels,
+            f"Box {found.chosen} for: {cond.text} (density {D.percent(found.density)}, "
+            f"coverage {D.percent(found.coverage)}, {D.percent(found.mass)} of runs)",
             fmt=lambda name, v: D.value_text(name, v, effects)).figure
     tables = _tables(found, runs, inputs, holds, labels, cond)
     record = {
