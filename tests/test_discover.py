@@ -119,8 +119,9 @@ def test_conditions_that_are_no_question_are_refused(text, words):
 
 
 def test_the_parser_never_evaluates_python():
-    source = (pytest.importorskip("sim.analysis.condition").__file__)
-    text = open(source, encoding="utf-8").read()
+    import sim.analysis.condition as module
+
+    text = open(module.__file__, encoding="utf-8").read()
     assert "eval(" not in text.replace("_eval(", "").replace(".evaluate(", "")
     assert "exec(" not in text
 
@@ -379,6 +380,14 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
     assert (foreign / "notes.txt").read_text() == "keep me"
     line = run_bad(capsys, tmp_path, "--when", WHEN)
     assert "holds no sweep.json" in line
+
+
+def test_a_density_of_a_fraction_is_taken_for_a_slip(tmp_path, capsys):
+    folder, _ = synthetic(tmp_path, n=60)
+    with pytest.raises(SystemExit) as e:
+        main(["discover", str(folder), "--when", WHEN, "--min-density", "0.8"])
+    assert e.value.code == 2
+    assert "is in percent (80 means 80%), got 0.8; did you mean 80?" in capsys.readouterr().err
 
 
 def test_a_missing_folder_is_explained(tmp_path, capsys, monkeypatch):

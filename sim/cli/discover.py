@@ -29,8 +29,11 @@ def _percent(text: str) -> float:
         v = float(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a percentage like 80, got {text!r}") from None
-    if not 0 < v <= 100:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 100 (percent), got {v:g}")
+    if 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"is in percent (80 means 80%), got {v:g}; did you "
+                                         f"mean {v * 100:g}?")
+    if not 1 <= v <= 100:
+        raise argparse.ArgumentTypeError(f"must be a percentage from 1 to 100, got {v:g}")
     return v / 100.0
 
 
