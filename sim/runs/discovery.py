@@ -131,6 +131,8 @@ class _reading:
         self.lock = folder_lock(self.path, what="sweep")
         try:
             self.lock.__enter__()
+        except OSError:  # a lock file this user may not open: read without the lock
+            self.lock = None
         except InputError as e:
             self.lock = None
             raise InputError(None, f"{e.message.split(';')[0]}; run discover once it has "
