@@ -58,7 +58,7 @@ def _check_runs(model, quarters=8):
 def test_the_sliders_a_teacher_needs_are_there():
     keys = {c.key for c in CONTROLS}
     for p in ("china", "russia", "eu", "us"):
-        assert {f"powers.{p}.budget", f"powers.{p}.budget_growth"} <= keys
+        assert {f"powers.{p}.capacity", f"powers.{p}.capacity_growth"} <= keys
     assert {f"params.w_{c}" for c in ("trade", "investment", "debt", "remittances",
                                       "security", "alignment")} <= keys
     assert {f"states.{s}.hedging" for s in BASELINE.world.states} <= keys
@@ -80,7 +80,7 @@ def test_sliders_are_declared_from_the_vocabulary(control):
         return
     assert control.default == _value_in(BASELINE, control.key)
     assert control.doc == row["doc"]
-    if not control.key.endswith(".budget"):  # budgets are narrowed for usability
+    if not control.key.endswith(".capacity"):  # budgets are narrowed for usability
         assert control.max == pytest.approx(row["max"], abs=control.step)
         assert control.min == pytest.approx(row["min"], abs=control.step)
 
@@ -125,10 +125,10 @@ def test_zero_channel_weights_are_caught_and_replaced():
 
 
 @pytest.mark.parametrize("settings, fragment", [
-    ({"powers.china.budget": "lots"}, "expected a number"),
-    ({"powers.china.budget": float("nan")}, "finite"),
-    ({"powers.china.budget": None}, "expected a number"),
-    ({"powers.china.budget": 900.0}, "less than or equal to 500"),
+    ({"powers.china.capacity": "lots"}, "expected a number"),
+    ({"powers.china.capacity": float("nan")}, "finite"),
+    ({"powers.china.capacity": None}, "expected a number"),
+    ({"powers.china.capacity": 900.0}, "less than or equal to 500"),
     ({"states.kazakhstan.hedging": 1.5}, "less than or equal to 1"),
     ({"params.alignment_temperature": 0.05}, "greater than 0.05"),
     ({"params.w_trade": -0.1}, "greater than or equal to 0"),
@@ -149,10 +149,10 @@ def test_bad_values_are_reported_not_raised(settings, fragment):
 
 
 def test_one_bad_value_does_not_spoil_the_good_ones():
-    model = C.ClassroomModel(**{"powers.china.budget": "x", "powers.russia.budget": 6.0})
+    model = C.ClassroomModel(**{"powers.china.capacity": "x", "powers.russia.capacity": 6.0})
     assert len(model.problems) == 1
-    assert model.scenario.world.powers["russia"].budget == 6.0
-    assert model.scenario.overrides == {**BASELINE.overrides, "powers.russia.budget": 6.0}
+    assert model.scenario.world.powers["russia"].capacity == 6.0
+    assert model.scenario.overrides == {**BASELINE.overrides, "powers.russia.capacity": 6.0}
 
 
 # --------------------------------------------------------------------------- events
@@ -230,17 +230,17 @@ def test_switching_scenario_keeps_the_new_scenarios_own_values(monkeypatch):
     def fake(name):
         s = real(name)
         if name == "us_stays":
-            world, params = apply_set(s.world, s.params, {"powers.china.budget_growth": 0.1})
+            world, params = apply_set(s.world, s.params, {"powers.china.capacity_growth": 0.1})
             s = replace(s, world=world, params=params)
         return s
 
     monkeypatch.setattr(C, "load_scenario", fake)
-    shown = {c.key: c.default for c in CONTROLS} | {"powers.russia.budget": 5.0}
+    shown = {c.key: c.default for c in CONTROLS} | {"powers.russia.capacity": 5.0}
     built = C.build("us_stays", shown, sliders_from="baseline")
     assert built.problems == []
-    assert built.scenario.world.powers["china"].budget_growth == 0.1
-    assert built.values["powers.china.budget_growth"] == 0.1
-    assert built.scenario.world.powers["russia"].budget == 5.0
+    assert built.scenario.world.powers["china"].capacity_growth == 0.1
+    assert built.values["powers.china.capacity_growth"] == 0.1
+    assert built.scenario.world.powers["russia"].capacity == 5.0
 
 
 @pytest.mark.parametrize("name", C.scenario_names())
@@ -309,7 +309,7 @@ def test_the_log_has_events_tilt_shifts_and_leaders():
 
 
 def test_the_log_says_when_the_leader_changes():
-    model = C.ClassroomModel(**{"powers.china.budget": 27.0, "powers.china.budget_growth": 0.3})
+    model = C.ClassroomModel(**{"powers.china.capacity": 27.0, "powers.china.capacity_growth": 0.3})
     model.run()
     leads = [line for line in model.log if line.kind == "lead"]
     assert any(line.text == "China overtakes Russia in the region" for line in leads)
@@ -336,10 +336,10 @@ def test_largest_shift_names_the_term_that_moved():
 def test_page_settings_rebuild_the_model():
     from sim.app.page import model_params
 
-    model = C.ClassroomModel(**{"powers.china.budget": 12.0, TREATY: False})
+    model = C.ClassroomModel(**{"powers.china.capacity": 12.0, TREATY: False})
     params = model_params(model)
     assert params["scenario"] == "baseline" and params["replication"] == 0
-    assert params["powers.china.budget"] == 12.0 and params[TREATY] is False
+    assert params["powers.china.capacity"] == 12.0 and params[TREATY] is False
     assert [k for k in params if k.startswith(C.SWITCH_PREFIX)] == [
         k for k, _ in C.event_switches(BASELINE)]  # switched-off events keep their switch
     refused = model_params(C.ClassroomModel(**{"states.kazakhstan.hedging": 3.0}))
@@ -405,21 +405,21 @@ def test_an_untouched_war_slider_leaves_the_war_event_as_it_is():
 def test_switching_scenario_rebuilds_the_controls():
     # issue 12 item 9: the new scenario's switches and values at once, not after Reset
     settings = C.initial_settings("baseline", replication=3)
-    settings |= {"powers.russia.budget": 5.0, TREATY: False,
+    settings |= {"powers.russia.capacity": 5.0, TREATY: False,
                  "event:ukraine_war_2022": False}
     out = C.switch_scenario(settings, "no_ukraine_war")
     assert out["scenario"] == "no_ukraine_war" and out["replication"] == 3
     assert "event:ukraine_war_2022" not in out and C.RUSSIA_LOSS not in out
     assert out[TREATY] is False  # switched off, and the new scenario has it too
-    assert out["powers.russia.budget"] == 5.0  # moved by the teacher: kept
+    assert out["powers.russia.capacity"] == 5.0  # moved by the teacher: kept
     fresh = C.initial_settings("no_ukraine_war")
     assert {k for k in out} == {k for k in fresh}
-    untouched = [k for k in fresh if k not in ("replication", "powers.russia.budget", TREATY)]
+    untouched = [k for k in fresh if k not in ("replication", "powers.russia.capacity", TREATY)]
     assert all(out[k] == fresh[k] for k in untouched)
     model = C.ClassroomModel(**out)
     assert model.problems == [] and model.scenario.name == "no_ukraine_war"
     back = C.switch_scenario(out, "baseline")
-    assert back["event:ukraine_war_2022"] is True and back["powers.russia.budget"] == 5.0
+    assert back["event:ukraine_war_2022"] is True and back["powers.russia.capacity"] == 5.0
 
 
 def _svg(text):

@@ -72,18 +72,18 @@ def _make_files(t: Path) -> None:
         "bigint.yaml": HEAD + f"events:\n  - id: e\n    at: 2027Q1\n    duration: {BIG}\n"
                        "    effects:\n      - {target: params.w_trade, op: add, value: 0.1}\n",
         "sexagesimal.yaml": HEAD + "set:\n  states.kyrgyzstan.fragility: 1:30\n",
-        "bool_number.yaml": HEAD + "set:\n  powers.china.budget_growth: true\n",
-        "yes_number.yaml": HEAD + "set:\n  powers.china.budget_growth: yes\n",
-        "arabic_digits.yaml": HEAD + "set:\n  powers.china.budget_growth: ٠٫٥\n",
-        "underscore.yaml": HEAD + "set:\n  powers.china.budget: 1_000\n",
+        "bool_number.yaml": HEAD + "set:\n  powers.china.capacity_growth: true\n",
+        "yes_number.yaml": HEAD + "set:\n  powers.china.capacity_growth: yes\n",
+        "arabic_digits.yaml": HEAD + "set:\n  powers.china.capacity_growth: ٠٫٥\n",
+        "underscore.yaml": HEAD + "set:\n  powers.china.capacity: 1_000\n",
         "effect_bool.yaml": HEAD + "events:\n  - id: e\n    at: 2027Q1\n    effects:\n"
-                            "      - {target: powers.china.budget, op: scale, value: true}\n",
+                            "      - {target: powers.china.capacity, op: scale, value: true}\n",
         "fragilty.yaml": HEAD + "set:\n  states.kyrgyzstan.fragilty: 0.3\n",
         "typo_field.yaml": "name: t\ndescripton: A test.\nextends: baseline\n",
         "typo_event.yaml": HEAD + "events: [ukraine_war_2023]\n",
         "multi.yaml": HEAD + "peroid: {end: 2030Q4}\n",
         "several.yaml": HEAD + "set:\n  states.kyrgyzstan.fragilty: 0.3\n"
-                        "  powers.china.budget_growth: 1:30\n"
+                        "  powers.china.capacity_growth: 1:30\n"
                         "remove_events: [ukraine_war_2021]\n"
                         "events:\n  - id: e\n    at: 2027Q1\n    effects:\n"
                         "      - {target: states.kazakstan.hedging, op: add, value: 0.1}\n",
@@ -181,7 +181,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("1:30 as a number", ["check", "{t}/sexagesimal.yaml"],
      ["sexagesimal.yaml:5: set.states.kyrgyzstan.fragility:", "expected a number", "1:30"]),
     ("true as a number", ["check", "{t}/bool_number.yaml"],
-     ["bool_number.yaml:5: set.powers.china.budget_growth:", "expected a number", "true"]),
+     ["bool_number.yaml:5: set.powers.china.capacity_growth:", "expected a number", "true"]),
     ("yes as a number", ["check", "{t}/yes_number.yaml"],
      ["yes_number.yaml:5:", "expected a number", "'yes'"]),
     ("Arabic-Indic digits as a number", ["check", "{t}/arabic_digits.yaml"],

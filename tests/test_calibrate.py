@@ -114,7 +114,7 @@ def test_default_free_set_is_within_the_vocabulary(baseline):
 
 def test_parse_free(baseline):
     free = C.parse_free(["params.w_trade", "params.tilt_speed=0.01:0.2",
-                         "powers.china.budget_growth"], baseline)
+                         "powers.china.capacity_growth"], baseline)
     assert [(f.lo, f.hi) for f in free] == [(0.0, 1.0), (0.01, 0.2), (0.0, 0.15)]
     for bad, words in [(["params.nope"], "unknown"), (["params.w_trade=0.5:0.2"], "LO < HI"),
                        (["params.w_trade=0:7"], "than"), (["params.w_trade=x"], "LO:HI"),
@@ -213,7 +213,7 @@ def test_sigkill_then_resume(tmp_path):
 def test_cli_backtest_writes_the_report(tmp_path, capsys):
     out = tmp_path / "bt"
     code = main(["calibrate", "--budget", "16", *TINY, "--train-until", "2021",
-                 "--params", "powers.china.budget_growth", "params.trade_gdp_elasticity",
+                 "--params", "powers.china.capacity_growth", "params.trade_gdp_elasticity",
                  "--out", str(out)])
     assert code == 0
     text = capsys.readouterr().out

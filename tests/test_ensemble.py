@@ -81,7 +81,7 @@ def param_point(draw):
         out[f"params.{n}"] = draw(st.floats(lo + 1e-6 * (hi - lo) + 1e-9, hi,
                                             allow_nan=False))
     if draw(st.booleans()):
-        out["powers.china.budget_growth"] = draw(st.floats(-0.2, 0.3))
+        out["powers.china.capacity_growth"] = draw(st.floats(-0.2, 0.3))
     if draw(st.booleans()):
         out["states.*.hedging"] = draw(st.floats(0, 1))
     return out

@@ -174,10 +174,10 @@ def test_alignment_terms_add_up():
     rng = np.random.default_rng(1)
     args = [rng.random((J, S)) for _ in range(2)]
     p = {"align_economy": 1.0, "align_security": 1.2, "align_sentiment": 0.6,
-         "align_dependence": 0.8, "align_hedging": 1.0}
+         "align_dependence": 0.8, "align_hedging": 1.0, "fragility_sentiment": 1.0}
     terms = K.alignment_scores(args[0], args[1], np.full(S, 0.5), rng.random((J, S)) - 0.5,
                                rng.random((J, S)), rng.random((J, S)), np.full(S, 0.4),
-                               np.full((J, S), 1 / J), p)
+                               np.full((J, S), 1 / J), np.full(S, 0.5), p)
     parts = sum(v for k, v in terms.items() if k != "score")
     np.testing.assert_allclose(terms["score"], parts)
     assert np.all(terms["dependence"] <= 0) and np.all(terms["hedging"] <= 0)
@@ -188,12 +188,14 @@ def test_hedging_pulls_tilt_toward_balance():
     econ = np.array([[0.8], [0.1], [0.1]])
     zeros = np.zeros((J, S))
     p = {"align_economy": 1.0, "align_security": 0.0, "align_sentiment": 0.0,
-         "align_dependence": 0.0, "align_hedging": 2.0}
+         "align_dependence": 0.0, "align_hedging": 2.0, "fragility_sentiment": 0.0}
     tilt = np.array([[0.8], [0.1], [0.1]])
     lean = K.softmax(K.alignment_scores(econ, zeros, np.zeros(S), zeros, zeros, zeros,
-                                        np.zeros(S), tilt, p)["score"], 0.35, axis=-2)
+                                        np.zeros(S), tilt, np.zeros(S), p)["score"], 0.35,
+                     axis=-2)
     hedge = K.softmax(K.alignment_scores(econ, zeros, np.zeros(S), zeros, zeros, zeros,
-                                         np.ones(S), tilt, p)["score"], 0.35, axis=-2)
+                                         np.ones(S), tilt, np.zeros(S), p)["score"], 0.35,
+                      axis=-2)
     assert hedge[0, 0] < lean[0, 0]
 
 
@@ -277,3 +279,77 @@ def test_influence_without_channel_shares_is_the_same_influence():
     np.testing.assert_allclose(lean.sum(axis=-2), 1.0, rtol=1e-13)
     assert lean[3, -1, 1] > full[3, :-1, 1].max() * 0  # `other` got the empty channel
     np.testing.assert_allclose(shares[3, 2, :, 1], [0, 0, 0, 0, 1])
+
+
+# --------------------------------------------------------------------------- issue 13 rules
+
+def test_commitment_rises_with_stake_and_threat_and_falls_with_lead():
+    base = K.commitment(1.0, 1.0, 0.0, 0.0, 0.3, 0.03)
+    assert 0 < base < 1
+    assert K.commitment(2.0, 1.0, 0.0, 0.0, 0.3, 0.03) > base  # a higher stake
+    assert K.commitment(1.0, 1.0, 2.0, 0.0, 0.3, 0.03) > base  # rivals gained 2 points
+    assert K.commitment(1.0, 1.0, 0.0, 10.0, 0.3, 0.03) < base  # a 10-point lead
+    assert K.commitment(1.0, 0.5, 0.0, 0.0, 0.3, 0.03) < base  # distracted
+    assert K.commitment(0.0, 1.0, 5.0, 0.0, 0.3, 0.03) == 0.0  # no stake, no commitment
+
+
+def test_rival_pressure_counts_rivals_gains_and_the_leaders_margin():
+    now = np.array([0.30, 0.20, 0.10, 0.05])
+    ref = np.array([0.30, 0.18, 0.10, 0.06])
+    threat, lead = K.rival_pressure(now, ref)
+    np.testing.assert_allclose(threat, [2.0, 0.0, 2.0, 2.0])  # only power 1 gained, 2 points
+    np.testing.assert_allclose(lead, [10.0, 0.0, 0.0, 0.0])
+    batch = K.rival_pressure(np.stack([now, now[::-1]]), np.stack([ref, ref[::-1]]))
+    np.testing.assert_allclose(batch[0][1], threat[::-1])
+    np.testing.assert_allclose(batch[1][1], lead[::-1])
+
+
+def test_ties_accumulate_with_effort_and_decay_without():
+    ties = np.array([0.5])
+    for _ in range(600):
+        ties = K.accumulate_ties(ties, 0.4, 0.25, 0.1)
+    assert ties[0] == pytest.approx(0.25 * 0.4 / 0.1, rel=1e-3)  # steady state gain e / decay
+    faded = K.accumulate_ties(np.array([1.0]), 0.0, 0.25, 0.1)
+    for _ in range(39):
+        faded = K.accumulate_ties(faded, 0.0, 0.25, 0.1)
+    assert faded[0] == pytest.approx((1 - 0.025) ** 40)
+
+
+def test_fragile_states_demand_more_security():
+    calm = K.security_demand(0.5, np.array([0.3, 0.65]), 0.0, 0.8, 0.3)
+    assert calm[1] > calm[0]
+    assert K.security_demand(0.5, 0.3, 1.0, 0.8, 0.3) > calm[0]  # unrest at home
+
+
+def test_sanctions_divert_trade_through_open_borders():
+    share = np.array([[0.5, 0.5], [0.4, 0.1], [0.1, 0.4]])  # (J, S): china, russia, other
+    none = K.trade_diversion(share, np.array([0.0, 0.0]), np.array([1.0, 0.0]), 0.4, 2.0)
+    np.testing.assert_allclose(none, 1.0)
+    hit = K.trade_diversion(share, np.array([0.0, 1.0]), np.array([1.0, 0.0]), 0.4, 2.0)
+    np.testing.assert_allclose(hit, [1 + 2.0 * 1.0 * 0.4, 1 + 2.0 * 0.4 * 0.1])
+
+
+def test_trade_cap_binds_only_above_the_share_of_gdp():
+    ex, im = np.array([[5.0], [1.0]]), np.array([[5.0], [1.0]])
+    f = K.trade_cap(ex, im, np.array([[1.0], [1.0]]), np.array([10.0]), 0.8)
+    np.testing.assert_allclose(f, [[0.8], [1.0]])
+    f = K.trade_cap(ex, im, np.array([[4.0], [1.0]]), np.array([10.0]), 0.8)  # national 2.5
+    np.testing.assert_allclose(f, [[1.0], [1.0]])
+
+
+def test_heavy_debt_lowers_appetite_and_is_swapped_for_assets():
+    assert K.borrowing_appetite(0.8, 0.3, 0.5, 2.0) == pytest.approx(0.8)
+    assert K.borrowing_appetite(0.8, 0.7, 0.5, 2.0) == pytest.approx(0.8 * 0.6)
+    assert K.borrowing_appetite(0.8, 2.0, 0.5, 2.0) == 0.0
+    swapped = K.debt_swaps(np.array([[4.0], [1.0]]), np.array([10.0]), 0.25, 0.2)
+    np.testing.assert_allclose(swapped, [[0.2 / 4 * 1.5], [0.0]])
+
+
+def test_a_bigger_offer_scores_higher_despite_dependence():
+    """Diminishing returns: sqrt(share) beats the squared dependence cost at the defaults."""
+    from sim.world.vocabulary import Params
+
+    p = Params().model_dump()
+    econ = np.linspace(0.05, 0.7, 14)
+    score = (p["align_economy"] * np.sqrt(econ) - p["align_dependence"] * econ ** 2)
+    assert np.all(np.diff(score) > 0)

@@ -227,7 +227,7 @@ def test_event_values_are_clipped_to_their_range_and_undone(tmp_path):
         "period: {start: 2015Q1, end: 2016Q4}\n"
         "events:\n  - id: overshoot\n    at: 2015Q2\n    duration: 2\n    effects:\n"
         "      - {target: states.kyrgyzstan.fragility, op: add, value: 5}\n"
-        "      - {target: powers.china.budget, op: scale, value: -1}\n"
+        "      - {target: powers.china.capacity, op: scale, value: -1}\n"
         "      - {target: 'powers.*.toward.*.sentiment', op: add, value: -3}\n"
     )
     model = InfluenceModel(load_scenario(path), rng=0)

@@ -277,14 +277,14 @@ def test_sweep_bands_keep_parameter_points_apart():
     from sim.output.sweep_plots import plot_sweep_bands
 
     points = pd.DataFrame({"point": [0, 1, 2],
-                           "powers.china.budget_growth": [0.0, 0.05, 0.1]})
+                           "powers.china.capacity_growth": [0.0, 0.05, 0.1]})
     fig = plot_sweep_bands(_band(True), "s", points)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 3 * 3  # a line per power and point
     ends = sorted(round(line.get_ydata()[-1], 6) for line in ax.get_lines()[:3])
     assert ends == [0.2, 0.27, 0.34]  # China's three points end apart, none pooled
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "budget_growth 0.05" in labels and "China" in labels
+    assert "capacity_growth 0.05" in labels and "China" in labels
     assert "each parameter point" in fig.get_suptitle()
     _legend_below_and_axes_wide(fig)
     pooled = plot_sweep_bands(_band(False), "s")
@@ -298,8 +298,8 @@ def test_outcome_vs_parameters_leaves_the_width_to_the_panel():
     final = pd.DataFrame({"scenario": "baseline", "quarter": "2035Q4",
                           "power": np.repeat(["china", "russia"], 6),
                           "share": np.linspace(0.2, 0.3, 12),
-                          "powers.china.budget_growth": np.tile([0.0, 0.05, 0.1], 4)})
-    fig = plot_outcome_vs_parameters(final, ["powers.china.budget_growth"])
+                          "powers.china.capacity_growth": np.tile([0.0, 0.05, 0.1], 4)})
+    fig = plot_outcome_vs_parameters(final, ["powers.china.capacity_growth"])
     _legend_below_and_axes_wide(fig)
 
 

@@ -43,7 +43,7 @@ def event(*effects: str, at: str = "2020Q1", extra: str = "") -> str:
     return HEAD + "\n".join(lines) + "\n"
 
 
-EFF = "{target: powers.china.budget, op: add, value: 1}"
+EFF = "{target: powers.china.capacity, op: add, value: 1}"
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "scenario.yaml") -> Path:
@@ -83,14 +83,14 @@ def raises(path: Path | str) -> InputError:
 
 CASES = [
     # id, text, line, field, words in the message
-    ("yaml_unclosed_bracket", HEAD + "set: {powers.china.budget: 3\n", 5, None,
+    ("yaml_unclosed_bracket", HEAD + "set: {powers.china.capacity: 3\n", 5, None,
      "started at line 4"),
     ("yaml_unclosed_list", HEAD + "remove_events: [ukraine_war_2022\nset: {}\n", 5, None,
      "invalid YAML"),
     ("yaml_bad_indentation",
-     HEAD + "set:\n  powers.china.budget: 3\n    states.kazakhstan.gdp: 4\n", 6, None,
+     HEAD + "set:\n  powers.china.capacity: 3\n    states.kazakhstan.gdp: 4\n", 6, None,
      "invalid YAML"),
-    ("yaml_tab_indent", HEAD + "set:\n\tpowers.china.budget: 3\n", 5, None, "invalid YAML"),
+    ("yaml_tab_indent", HEAD + "set:\n\tpowers.china.capacity: 3\n", 5, None, "invalid YAML"),
     ("yaml_two_documents", HEAD + "---\nname: u\n", 4, None, "single document"),
     ("unknown_top_level_field", HEAD + "colour: red\n", 4, "colour", "unknown field"),
     ("missing_name", "description: d\nextends: baseline\n", 1, "name", "required"),
@@ -105,11 +105,11 @@ CASES = [
      "expected a mapping or a string (got 5)"),
     ("extends_is_list", "name: t\ndescription: d\nextends: [baseline]\n", 3, "extends",
      "expected a string"),
-    ("effect_value_abc", event("{target: powers.china.budget, op: add, value: abc}"), 8,
+    ("effect_value_abc", event("{target: powers.china.capacity, op: add, value: abc}"), 8,
      "events[0].effects[0].value", "expected a number (got 'abc')"),
-    ("effect_value_nan", event("{target: powers.china.budget, op: add, value: .nan}"), 8,
+    ("effect_value_nan", event("{target: powers.china.capacity, op: add, value: .nan}"), 8,
      "events[0].effects[0].value", "finite"),
-    ("effect_unknown_field", event("{target: powers.china.budget, op: add, value: 1, x: 2}"),
+    ("effect_unknown_field", event("{target: powers.china.capacity, op: add, value: 1, x: 2}"),
      8, "events[0].effects[0].x", "unknown field"),
     ("event_unknown_field", event(EFF, extra="colour: red"), 7, "events[0].colour",
      "unknown field"),
@@ -120,8 +120,8 @@ CASES = [
      "remove_events[1]", "unknown event 'nope'"),
     ("remove_unknown_event_block", HEAD + "remove_events:\n  - ukraine_war_2022\n  - nope\n",
      6, "remove_events[1]", "unknown event 'nope'"),
-    ("set_unknown_power", HEAD + "set:\n  powers.india.budget: 3\n", 5,
-     "set.powers.india.budget", "unknown power 'india'"),
+    ("set_unknown_power", HEAD + "set:\n  powers.india.capacity: 3\n", 5,
+     "set.powers.india.capacity", "unknown power 'india'"),
     ("set_unknown_state", HEAD + "set:\n  states.mongolia.gdp: 3\n", 5,
      "set.states.mongolia.gdp", "unknown state 'mongolia'"),
     ("set_unknown_attribute", HEAD + "set:\n  states.kazakhstan.colour: 3\n", 5,
@@ -134,7 +134,7 @@ CASES = [
      "set.params.speed_of_light", "unknown model parameter"),
     ("effect_unknown_target_shape", event("{target: powers.china, op: add, value: 1}"), 8,
      "events[0].effects[0].target", "target must look like"),
-    ("effect_bad_op", event("{target: powers.china.budget, op: multiply, value: 2}"), 8,
+    ("effect_bad_op", event("{target: powers.china.capacity, op: multiply, value: 2}"), 8,
      "events[0].effects[0].op", "'set', 'add' or 'scale'"),
     ("quarter_q5", event(EFF, at="2025Q5"), 6, "events[0].at", "2025Q5"),
     ("quarter_dash", HEAD + "period: {start: 2015Q1, end: 2025-06}\n", 4, "period.end",
@@ -163,10 +163,10 @@ CASES = [
      "top level must be a mapping"),
     ("yaml_scalar_not_mapping", "just some text\n", 1, None, "top level must be a mapping"),
     ("duplicate_key", HEAD + "name: u\n", 4, "name", "duplicate key (first given at line 1)"),
-    ("duplicate_nested_key", HEAD + "set:\n  powers.china.budget: 1\n  powers.china.budget: 2\n",
-     6, "set.powers.china.budget", "duplicate key"),
+    ("duplicate_nested_key", HEAD + "set:\n  powers.china.capacity: 1\n  powers.china.capacity: 2\n",
+     6, "set.powers.china.capacity", "duplicate key"),
     ("non_string_key", HEAD + "1: 2\n", 4, "1", "Keys should be strings"),
-    ("merge_key", HEAD + "set:\n  <<: {powers.china.budget: 1}\n", 5, "set", "merge keys"),
+    ("merge_key", HEAD + "set:\n  <<: {powers.china.capacity: 1}\n", 5, "set", "merge keys"),
     ("set_out_of_range", HEAD + "set:\n  states.kazakhstan.fragility: 0.5\n"
      "  states.kyrgyzstan.fragility: 3\n", 6, "set.states.kyrgyzstan.fragility",
      "less than or equal to 1 (got 3"),
@@ -184,7 +184,7 @@ CASES = [
      "set.states.kyrgyzstan.fragility", "got None"),
     ("set_infinite", HEAD + "set:\n  states.kazakhstan.hidden_debt: .inf\n", 5,
      "set.states.kazakhstan.hidden_debt", "finite"),
-    ("set_nan", HEAD + "set:\n  powers.china.budget: .nan\n", 5, "set.powers.china.budget",
+    ("set_nan", HEAD + "set:\n  powers.china.capacity: .nan\n", 5, "set.powers.china.capacity",
      "finite"),
     ("unknown_event_id", HEAD + "events:\n  - xian_summit_2023\n  - nosuch_event\n", 6,
      "events[1]", "unknown event 'nosuch_event'"),
@@ -192,7 +192,7 @@ CASES = [
      "is not an event id"),
     ("event_id_twice", HEAD + "events:\n  - xian_summit_2023\n  - xian_summit_2023\n", 6,
      "events[1]", "appears twice"),
-    ("effect_unknown_target", event(EFF, "{target: powers.india.budget, op: add, value: 1}"),
+    ("effect_unknown_target", event(EFF, "{target: powers.india.capacity, op: add, value: 1}"),
      9, "events[0].effects[1].target", "unknown power 'india'"),
     ("effect_unknown_state_block", event(EFF, EFF, "target: states.mongolia.gdp\n"
                                          "        op: add\n        value: 1"),
@@ -204,7 +204,7 @@ CASES = [
      event(EFF, "{target: states.kyrgyzstan.fragility, op: set, value: 5}"), 9,
      "events[0].effects[1].value", "less than or equal to 1"),
     ("temporary_scale_by_zero",
-     event(EFF, "{target: powers.china.budget, op: scale, value: 0}", extra="duration: 4"), 10,
+     event(EFF, "{target: powers.china.capacity, op: scale, value: 0}", extra="duration: 4"), 10,
      "events[0].effects[1].value", "scale by 0"),
     ("event_no_effects", HEAD + "events:\n  - id: e\n    at: 2020Q1\n    effects: []\n", 7,
      "events[0].effects", "at least 1 item"),
@@ -214,8 +214,8 @@ CASES = [
     ("control_character", HEAD + "set: {}\x07\n", 4, None, "(character 0x0007)"),
     ("explicit_int_tag_on_text", HEAD + "x: !!int abc\n", 4, "x", "'abc' is not a valid !!int"),
     ("explicit_bool_tag_on_text", HEAD + "x: !!bool maybe\n", 4, "x", "not a valid !!bool"),
-    ("explicit_float_tag_on_text", HEAD + "set:\n  powers.china.budget: !!float x\n", 5,
-     "set.powers.china.budget", "not a valid !!float"),
+    ("explicit_float_tag_on_text", HEAD + "set:\n  powers.china.capacity: !!float x\n", 5,
+     "set.powers.china.capacity", "not a valid !!float"),
     ("str_tag_on_list", HEAD + "x: !!str [1]\n", 4, "x", "'!!str' is not allowed"),
     ("map_tag_on_list", HEAD + "x: !!map [1]\n", 4, "x", "'!!map' is not allowed"),
     ("empty_file", "", None, None, "empty"),
@@ -234,8 +234,8 @@ def test_bad_scenario_gives_one_clear_line(tmp_path, text, line, field, words):
 TAGS = [
     ("object_apply", 'set: !!python/object/apply:os.system ["touch {marker}"]\n', 4, "set",
      "!!python/object/apply:os.system"),
-    ("object_apply_nested", 'set:\n  powers.china.budget: !!python/object/apply:os.system '
-     '["touch {marker}"]\n', 5, "set.powers.china.budget", "!!python/object/apply:os.system"),
+    ("object_apply_nested", 'set:\n  powers.china.capacity: !!python/object/apply:os.system '
+     '["touch {marker}"]\n', 5, "set.powers.china.capacity", "!!python/object/apply:os.system"),
     ("name", "description2: !!python/name:os.system\n", 4, "description2",
      "!!python/name:os.system"),
     ("object_new", 'x: !!python/object/new:subprocess.Popen [["touch", "{marker}"]]\n', 4, "x",
@@ -335,10 +335,10 @@ def test_missing_parent_by_relative_path(tmp_path):
 
 
 def test_error_in_parent_names_the_parent_file(tmp_path):
-    write(tmp_path, HEAD + "set:\n  powers.china.budget: 5\n  states.kyrgyzstan.fragility: 3\n",
+    write(tmp_path, HEAD + "set:\n  powers.china.capacity: 5\n  states.kyrgyzstan.fragility: 3\n",
           "parent.yaml")
     child = write(tmp_path, "name: c\ndescription: d\nextends: parent.yaml\n"
-                  "set:\n  powers.china.budget: 6\n", "child.yaml")
+                  "set:\n  powers.china.capacity: 6\n", "child.yaml")
     check_error(raises(child), tmp_path / "parent.yaml", 6, "set.states.kyrgyzstan.fragility",
                 "less than or equal to 1")
 
@@ -375,18 +375,18 @@ def tmp_scenarios(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("text", "line", "field", "words"), [
-    ("id: bad_event\nat: 2020Q1\neffects:\n  - {target: powers.china.budget, op: add, value: 1}"
-     "\n  - {target: powers.chna.budget, op: add, value: 1}\n", 5, "effects[1].target",
+    ("id: bad_event\nat: 2020Q1\neffects:\n  - {target: powers.china.capacity, op: add, value: 1}"
+     "\n  - {target: powers.chna.capacity, op: add, value: 1}\n", 5, "effects[1].target",
      "unknown power 'chna'"),
-    ("id: bad_event\nat: 2020Q1\neffects:\n  - {target: powers.china.budget, op: mul, value: 1}"
+    ("id: bad_event\nat: 2020Q1\neffects:\n  - {target: powers.china.capacity, op: mul, value: 1}"
      "\n", 4, "effects[0].op", "'set', 'add' or 'scale'"),
-    ("id: other_name\nat: 2020Q1\neffects:\n  - {target: powers.china.budget, op: add, value: 1}"
+    ("id: other_name\nat: 2020Q1\neffects:\n  - {target: powers.china.capacity, op: add, value: 1}"
      "\n", 1, "id", "must match the file name"),
-    ("id: bad_event\nat: 2020Q9\neffects:\n  - {target: powers.china.budget, op: add, value: 1}"
+    ("id: bad_event\nat: 2020Q9\neffects:\n  - {target: powers.china.capacity, op: add, value: 1}"
      "\n", 2, "at", "2020Q9"),
     ("id: bad_event\nat: 2020Q1\nduration: 2\neffects:\n  - {target: states.*.gdp, op: scale, "
      "value: 0}\n", 5, "effects[0].value", "scale by 0"),
-    ("id: bad_event\nat: 2020Q1\nwhen: later\neffects:\n  - {target: powers.china.budget, op: "
+    ("id: bad_event\nat: 2020Q1\nwhen: later\neffects:\n  - {target: powers.china.capacity, op: "
      "add, value: 1}\n", 3, "when", "unknown field"),
 ], ids=["target", "op", "id_mismatch", "quarter", "scale0", "unknown_field"])
 def test_bad_event_file_names_the_event_file(tmp_scenarios, tmp_path, text, line, field, words):
@@ -397,11 +397,11 @@ def test_bad_event_file_names_the_event_file(tmp_scenarios, tmp_path, text, line
 
 def test_bad_world_file_names_the_world_file(tmp_scenarios, tmp_path):
     world = tmp_scenarios / "world" / "central_asia.yaml"
-    text = world.read_text().replace("budget: {value: 9.0,", "budget: {value: .inf,", 1)
+    text = world.read_text().replace("capacity: {value: 22.87,", "capacity: {value: .inf,", 1)
     world.write_text(text)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "value: .inf" in ln)
     path = write(tmp_path, "name: t\ndescription: d\n")
-    check_error(raises(path), world, line, "powers.china.budget.value", "finite")
+    check_error(raises(path), world, line, "powers.china.capacity.value", "finite")
 
 
 # --------------------------------------------------------------------------- good files
@@ -458,7 +458,7 @@ description: the parent
 extends: baseline
 period: {start: 2016Q1, end: 2034Q4}
 set:
-  powers.china.budget: 20
+  powers.china.capacity: 20
   states.kyrgyzstan.fragility: 0.9
 events:
   - id: parent_event
@@ -476,7 +476,7 @@ description: the child
 extends: parent.yaml
 period: {end: 2030Q4}
 set:
-  powers.china.budget: 30
+  powers.china.capacity: 30
 remove_events: [ukraine_war_2022, parent_other]
 events:
   - id: child_event
@@ -489,9 +489,9 @@ events:
     base = load_scenario("baseline")
     ids = [e.id for e in sc.events]
     assert sc.name == "child" and sc.description == "the child"
-    assert sc.world.powers["china"].budget == 30  # child overrides parent
+    assert sc.world.powers["china"].capacity == 30  # child overrides parent
     assert sc.world.states["kyrgyzstan"].fragility == 0.9  # parent kept
-    assert sc.overrides == {**base.overrides, "powers.china.budget": 30,
+    assert sc.overrides == {**base.overrides, "powers.china.capacity": 30,
                             "states.kyrgyzstan.fragility": 0.9}
     assert sc.world.states["kazakhstan"].fragility == base.world.states["kazakhstan"].fragility
     assert "ukraine_war_2022" not in ids and "parent_other" not in ids
@@ -541,12 +541,12 @@ events:
 
 def test_set_params_and_unquoted_exponent(tmp_path):
     # 1e2 is a number (YAML 1.2); a flag (csto) may be written true.
-    path = write(tmp_path, HEAD + "set:\n  params.w_trade: 0.5\n  powers.china.budget: 1e2\n"
+    path = write(tmp_path, HEAD + "set:\n  params.w_trade: 0.5\n  powers.china.capacity: 1e2\n"
                  "  params.regional_weighting: population\n  states.kazakhstan.csto: true\n")
     sc = load_scenario(path)
     assert sc.params.w_trade == 0.5
     assert sc.params.regional_weighting == "population"
-    assert sc.world.powers["china"].budget == 100.0
+    assert sc.world.powers["china"].capacity == 100.0
     assert sc.world.states["kazakhstan"].csto == 1.0
 
 
@@ -570,7 +570,7 @@ name: t
 description: d
 period: {start: 2016Q1, end: 2030Q4}
 set:
-  powers.china.budget: 3
+  powers.china.capacity: 3
 remove_events: []
 events:
   - id: e

@@ -35,7 +35,7 @@ seed: 11
 end: 2016Q4
 chunk_size: {chunk}
 parameters:
-  powers.china.budget_growth: [0.02, 0.08]
+  powers.china.capacity_growth: [0.02, 0.08]
 outcomes:
   areas: [region, kyrgyzstan]
   quarters: all
@@ -62,10 +62,10 @@ def test_shipped_sweeps_are_the_three_promised():
 def test_sampled_designs_use_qmc_within_ranges(tmp_path):
     body = ("name: s\ndescription: d\nscenarios: [baseline]\ndesign: {d}\nsamples: 16\n"
             "parameters:\n  params.w_trade: {{min: 0.1, max: 0.3}}\n"
-            "  powers.china.budget_growth: {{min: 0.0, max: 0.1}}\n")
+            "  powers.china.capacity_growth: {{min: 0.0, max: 0.1}}\n")
     for design in ("lhs", "sobol"):
         plan = load_sweep_file(write_sweep(tmp_path, body.format(d=design)))
-        x = np.array([[p["params.w_trade"], p["powers.china.budget_growth"]]
+        x = np.array([[p["params.w_trade"], p["powers.china.capacity_growth"]]
                       for p in plan.points])
         assert x.shape == (16, 2)
         assert np.all((x[:, 0] >= 0.1) & (x[:, 0] <= 0.3))
@@ -153,8 +153,8 @@ def test_sweep_rows_match_single_runs(small, tmp_path):
     a = alone.sort_values(["step", "area", "power"]).share.to_numpy()
     b = mine.sort_values(["step", "area", "power"]).share.to_numpy()
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)  # the engines' standard
-    assert (mine["powers.china.budget_growth"] == plan.points[spec.point][
-        "powers.china.budget_growth"]).all()
+    assert (mine["powers.china.capacity_growth"] == plan.points[spec.point][
+        "powers.china.capacity_growth"]).all()
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ seed: 11
 end: {end}
 chunk_size: {chunk}
 parameters:
-  powers.china.budget_growth: [0.02, 0.08]
+  powers.china.capacity_growth: [0.02, 0.08]
 outcomes:
   areas: [region, kyrgyzstan]
   quarters: all

@@ -62,8 +62,8 @@ WAR_EVENT = "ukraine_war_2022"
 WAR_TARGET = "powers.russia.attention"
 
 BUDGET_SPAN = 3.0
-"""Budget sliders run from the schema's minimum to this many times the largest starting
-budget (the schema allows up to 500 USD bn/yr, too coarse a slider for budgets of 1-10)."""
+"""Capacity sliders run from the schema's minimum to this many times the largest starting
+capacity (the schema allows up to 500 USD bn/yr, too coarse a slider for values of 3-15)."""
 SHIFT_THRESHOLD = 0.002
 """Smallest quarterly tilt shift (share) the log reports: 0.2 percentage points."""
 
@@ -76,7 +76,6 @@ EVENT_LABELS: dict[str, str] = {
     "ukraine_war_2022": "Russia invades Ukraine",
     "xian_summit_2023": "Xi'an China–Central Asia summit",
     "c5plus1_summit_2023": "C5+1 summit with the US",
-    "china_engagement_surge_2024": "Chinese engagement doubles",
     "cku_railway_2024": "China–Kyrgyzstan–Uzbekistan railway",
     "eu_central_asia_summit_2025": "EU–Central Asia summit",
     "china_central_asia_treaty_2025": "China–Central Asia treaty",
@@ -94,7 +93,7 @@ PARTNER_NAMES: dict[str, str] = {
     "other": "the rest of the world",
 }
 
-GROUPS = ("Engagement budget", "Budget growth", "Channel weights", "Hedging", "Decisions",
+GROUPS = ("Fiscal capacity", "Capacity growth", "Channel weights", "Hedging", "Decisions",
           "War in Ukraine")
 
 
@@ -189,15 +188,15 @@ def controls(scenario: Scenario) -> list[Control]:
     """
     w = scenario.world
     out = []
-    top_budget = BUDGET_SPAN * max(p.budget for p in w.powers.values())
+    top_budget = BUDGET_SPAN * max(p.capacity for p in w.powers.values())
     for p, attrs in w.powers.items():
-        out.append(_control(PowerAttrs, "budget", f"powers.{p}.budget", GROUPS[0],
-                            f"{_title(p)}: budget in 2015 (USD bn/yr)", attrs.budget,
+        out.append(_control(PowerAttrs, "capacity", f"powers.{p}.capacity", GROUPS[0],
+                            f"{_title(p)}: fiscal capacity in 2015 (USD bn/yr)", attrs.capacity,
                             hi=max(top_budget, 1.0)))
     for p, attrs in w.powers.items():
-        out.append(_control(PowerAttrs, "budget_growth", f"powers.{p}.budget_growth",
-                            GROUPS[1], f"{_title(p)}: budget growth (per year)",
-                            attrs.budget_growth))
+        out.append(_control(PowerAttrs, "capacity_growth", f"powers.{p}.capacity_growth",
+                            GROUPS[1], f"{_title(p)}: capacity growth (per year)",
+                            attrs.capacity_growth))
     for c in CHANNELS:
         name = f"w_{c}"
         out.append(_control(Params, name, f"params.{name}", GROUPS[2], f"Weight of {c}",

@@ -62,12 +62,12 @@ except ImportError:  # pragma: no cover - solara without its server (a notebook)
 
 TITLE = "Great Game: influence in Central Asia"
 MARKED_EVENTS = ("us_afghanistan_withdrawal_2021", "ukraine_war_2022",
-                 "china_engagement_surge_2024", "china_central_asia_treaty_2025")
+                 "xian_summit_2023", "china_central_asia_treaty_2025")
 """Events marked on the regional chart when they fire (plus any event after 2025)."""
 MARK_LABELS: dict[str, str] = {
     "us_afghanistan_withdrawal_2021": "US leaves",
     "ukraine_war_2022": "Ukraine war",
-    "china_engagement_surge_2024": "China doubles",
+    "xian_summit_2023": "Xi'an summit",
     "china_central_asia_treaty_2025": "Treaty",
     "anti_china_backlash_2026": "Backlash",
     "china_security_push_2026": "China security",

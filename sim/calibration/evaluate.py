@@ -1,7 +1,7 @@
 """Evaluate calibration points: free parameters, the model's value of each figure, the loss.
 
 A *point* gives a value to each free parameter (a `set:` path such as
-`params.trade_gdp_elasticity` or `powers.china.budget_growth`). `run_task` runs a chunk of
+`params.trade_gdp_elasticity` or `powers.china.capacity_growth`). `run_task` runs a chunk of
 points for R replications each (the same seeds at every point: common random numbers) as
 one ensemble batch, `observe` turns the runs into the model's value of each sourced
 figure, and `loss` scores the replication means (a weighted mean squared log error, by
@@ -60,8 +60,9 @@ class FreeParam:
 
 
 DEFAULT_FREE: tuple[FreeParam, ...] = (
-    FreeParam("powers.china.budget_growth", 0.0, 0.15,
-              "growth of China's engagement budget, 0-15% a year (vocabulary -50% to 50%): "
+    FreeParam("powers.china.capacity_growth", 0.0, 0.15,
+              "growth of China's fiscal capacity for the region, 0-15% a year (vocabulary "
+              "-50% to 50%): "
               "sets how fast Chinese investment and the trade it brings grow"),
     FreeParam("params.allocation_temperature", 0.3, 3.0,
               "decision temperature of the powers' allocation (vocabulary 0.05-10): how far "

@@ -194,7 +194,7 @@ def add_parsers(sub, common, fmt) -> None:
                     "backtests against naive forecasts. See docs/calibration.md.")
     c.add_argument("--params", nargs="+", metavar="PATH[=LO:HI]", default=None,
                    help="free parameters as set: paths, e.g. params.trade_gdp_elasticity=0.2:2 "
-                        "powers.china.budget_growth (default: the documented default set)")
+                        "powers.china.capacity_growth (default: the documented default set)")
     c.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET, metavar="N",
                    help="points to evaluate in the search (30%% Latin hypercube, the rest local "
                         "searches; the slices come on top)")

@@ -30,7 +30,7 @@ class QuarterDraws(NamedTuple):
     gdp: np.ndarray  # (..., S) standard normal GDP growth shocks
     scandal: np.ndarray  # (..., P, S) standard normal corruption-scandal shocks
     protest: np.ndarray  # (..., P, S) uniform draws for protests
-    budget: np.ndarray  # (..., P) standard normal shocks to engagement budgets
+    budget: np.ndarray  # (..., P) standard normal shocks to fiscal capacity
 
 
 def draw_size(n_powers: int, n_states: int, n_sectors: int) -> int:
@@ -165,9 +165,66 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- powers
 
-def grow_budget(budget, growth, shock, shock_sd):
-    """One quarter of budget growth: the trend plus a persistent (random-walk) shock."""
-    return budget * (1.0 + growth) ** 0.25 * np.exp(shock_sd * shock - 0.5 * shock_sd ** 2)
+def grow_capacity(capacity, growth, shock, shock_sd):
+    """One quarter of fiscal capacity: the trend plus a persistent (random-walk) shock."""
+    return capacity * (1.0 + growth) ** 0.25 * np.exp(shock_sd * shock - 0.5 * shock_sd ** 2)
+
+
+def rival_pressure(influence, reference) -> tuple[np.ndarray, np.ndarray]:
+    """What each power sees of its rivals, in percentage points of regional share, (..., P) each.
+
+    threat[p] = sum over rivals q != p of max(0, influence[q] - reference[q]): the ground
+    rivals gained over their recent average; lead[p] = max(0, influence[p] - the largest
+    rival's influence): how secure the power's first place is.
+
+    Args:
+        influence: (..., P) regional shares of the acting powers now.
+        reference: (..., P) their moving average (`relax` with threat_memory).
+    """
+    x = np.asarray(influence, dtype=float)
+    gain = 100.0 * np.maximum(x - reference, 0.0)
+    threat = rsum(gain, axis=-1, keepdims=True) - gain
+    top = rmax(x, axis=-1, keepdims=True)
+    first = np.argmax(x, axis=-1)[..., None]
+    is_first = np.arange(x.shape[-1]) == first
+    second = rmax(np.where(is_first, -np.inf, x), axis=-1, keepdims=True)
+    best_rival = np.where(is_first, second, top)
+    lead = 100.0 * np.maximum(x - best_rival, 0.0)
+    return threat, lead
+
+
+def commitment(stake, attention, threat, lead, threat_response, lead_discount):
+    """Share of its capacity a power commits to the region, in [0, 1), shape (..., P).
+
+    1 - exp(-x) with x = stake x attention x (1 + threat_response x threat)
+    / (1 + lead_discount x lead): a higher stake commits more with diminishing returns;
+    rivals' gains raise it, a secure lead lowers it; a distracted power commits less.
+    """
+    x = stake * attention * (1.0 + threat_response * threat) / (1.0 + lead_discount * lead)
+    return 1.0 - np.exp(-x)
+
+
+def alliance_input(csto_member, csto, sco_member, sco, csto_bonus, sco_bonus,
+                   active) -> np.ndarray:
+    """Security effort alliances add to each power's ties with each state, (..., P, S).
+
+    CSTO: csto_bonus where the power leads the CSTO and the state is a member; SCO likewise;
+    times `active` (..., P), how far the power engages (commitment x capped security
+    capacity): an alliance with a leader that does not act adds nothing.
+    """
+    return ((csto_bonus * csto_member[..., :, None] * csto[..., None, :]
+             + sco_bonus * sco_member[..., :, None] * sco[..., None, :])
+            * active[..., :, None])
+
+
+def accumulate_ties(ties, effort, gain, decay):
+    """One quarter of security ties: grow with effort (gain/yr per unit), decay at decay/yr."""
+    return ties * (1.0 - decay / 4.0) + gain / 4.0 * effort
+
+
+def security_demand(threat, fragility, unrest, demand_fragility, demand_unrest):
+    """Security demand of each state, (..., S): threat x (1 + k x fragility) + unrest term."""
+    return threat * (1.0 + demand_fragility * fragility) + demand_unrest * unrest
 
 
 def sector_endowment(oil, gas, metals, uranium, transit, labour, connectivity,
@@ -331,6 +388,44 @@ def trade_target(base, *args, **kwargs):
     return base * trade_drivers(*args, **kwargs)
 
 
+def trade_diversion(base_share, sanctioned, eaeu, non_member, strength) -> np.ndarray:
+    """Multiplier on the named powers' trade with each state from sanctions, (..., S).
+
+    1 + strength x border x exposure, where exposure = sum over powers k of sanctioned[k] x
+    k's share of the state's starting trade, and border is 1 for EAEU members and
+    `non_member` otherwise: the more a state traded with a partner now cut off, and the
+    more open its border to it, the more goods are rerouted through it.
+
+    Args:
+        base_share: (..., J, S) partners' shares of each state's starting trade.
+        sanctioned: (..., P) sanctions on each acting power.
+        eaeu: (..., S) EAEU membership.
+        non_member: border openness of states outside the EAEU.
+        strength: `sanction_diversion`.
+    """
+    P = sanctioned.shape[-1]
+    exposure = rsum(sanctioned[..., :, None] * base_share[..., :P, :], axis=-2)
+    border = eaeu + (1.0 - eaeu) * non_member
+    return 1.0 + strength * border * exposure
+
+
+def trade_cap(exports, imports, ratio, gdp, cap) -> np.ndarray:
+    """Factor (<= 1) keeping a pair's national-basis trade within `cap` x GDP, (..., J, S)."""
+    national = (exports + imports) / ratio
+    limit = cap * _st(gdp)
+    return np.where(national > limit, limit / np.maximum(national, EPS), 1.0)
+
+
+def borrowing_appetite(appetite, burden, threshold, aversion):
+    """Share of offered loans a state accepts, (..., S): falls with debt/GDP above the threshold."""
+    return appetite * np.clip(1.0 - aversion * np.maximum(burden - threshold, 0.0), 0.0, 1.0)
+
+
+def debt_swaps(debt, gdp, threshold, rate):
+    """Debt swapped for assets this quarter, (..., J, S): rate/yr of debt above threshold x GDP."""
+    return rate / 4.0 * np.maximum(debt - threshold * _st(gdp), 0.0)
+
+
 def relax(current, target, speed):
     """Move part of the way (speed in [0, 1]) from current toward target."""
     return current + speed * (target - current)
@@ -377,18 +472,25 @@ def protest_damage(damage, protests, drop, recovery):
 
 
 def alignment_scores(econ_share, security_share, security_demand, mood, debt_share, trade_share,
-                     hedging, tilt, p):
+                     hedging, tilt, fragility, p):
     """Each state's score of each partner, with its terms, shape (..., J, S) each.
+
+    economy = align_economy x sqrt(economic share) (diminishing returns: a bigger offer
+    attracts more, less than in proportion); security = align_security x demand x security
+    share; sentiment = align_sentiment x (1 + fragility_sentiment x fragility) x mood;
+    dependence = -align_dependence x (debt share^2 + trade share^2); hedging =
+    -align_hedging x hedging x tilt.
 
     Returns:
         A dict of the terms (economy, security, sentiment, dependence, hedging) and their
         sum under "score". Terms enter with their sign.
     """
+    feel = p["align_sentiment"] * (1.0 + p["fragility_sentiment"] * _st(fragility))
     terms = {
-        "economy": p["align_economy"] * econ_share,
+        "economy": p["align_economy"] * np.sqrt(econ_share),
         "security": p["align_security"] * _st(security_demand) * security_share,
-        "sentiment": p["align_sentiment"] * mood,
-        "dependence": -p["align_dependence"] * (debt_share + trade_share ** 2),
+        "sentiment": feel * mood,
+        "dependence": -p["align_dependence"] * (debt_share ** 2 + trade_share ** 2),
         "hedging": -p["align_hedging"] * _st(hedging) * tilt,
     }
     terms["score"] = sum(terms.values())

@@ -64,9 +64,14 @@ def state_metrics(model) -> dict[str, np.ndarray]:
 
 
 def power_metrics(model) -> dict[str, np.ndarray]:
-    """Per power: budget (USD bn/yr) and accepted engagement this quarter (USD bn)."""
+    """Per power: capacity, budget, commitment and engagement.
+
+    Fiscal capacity and the budget spent (USD bn/yr), the share of capacity the power
+    decides to commit now, and accepted engagement this quarter (USD bn).
+    """
     w = model.world
-    return {"budget": w.budget.copy(), "engagement": w.engagement.copy()}
+    return {"capacity": w.capacity.copy(), "budget": w.budget.copy(),
+            "commitment": w.commitment.copy(), "engagement": w.engagement.copy()}
 
 
 def alignment(model) -> dict[str, np.ndarray]:

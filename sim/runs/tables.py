@@ -148,7 +148,7 @@ def metrics_frame(sim: Simulated, replications: Sequence[int] | None = None) -> 
     """One row per run x quarter x partner x state: pair, state and power metrics side by side.
 
     Trade is also given as its total and balance, debt as its share of the state's debt;
-    engagement is converted to USD bn a year; `other` has no budget or engagement (NaN).
+    engagement is converted to USD bn a year; `other` has no capacity, budget or engagement (NaN).
     """
     import pandas as pd
 

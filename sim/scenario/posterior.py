@@ -3,7 +3,7 @@
 A world's posterior lives next to its calibrated values, in
 `scenarios/calibration/<world>_posterior.csv`: a few `# key: value` header lines (method,
 date, command, budget), then one row per weighted draw, the column `weight` first and one
-column per `set:` path (`params.tilt_speed`, `powers.china.budget_growth`, ...).
+column per `set:` path (`params.tilt_speed`, `powers.china.capacity_growth`, ...).
 
 Replication i of any command that asks for parameter uncertainty runs with draw i of
 `Posterior.sample(n, seed)`: a fixed function of the file and the root seed, the same in

@@ -77,7 +77,7 @@ class _Strict(BaseModel):
 class EffectSpec(_Strict):
     """One effect of an event on a world attribute."""
 
-    target: str = Field(description="Dotted path into the world, e.g. powers.china.budget.")
+    target: str = Field(description="Dotted path into the world, e.g. powers.china.capacity.")
     op: Literal["set", "add", "scale"] = Field(description="set, add or scale.")
     value: float = Field(strict=True, description="The value set, added, or multiplied by.")
 

@@ -15,6 +15,10 @@ import numpy as np
 from sim.world.values import Effect, Event, Scenario
 from sim.world.vocabulary import SECTORS, PairAttrs, Params, PowerAttrs, StateAttrs, field_table
 
+PIPELINE_QUARTERS = 4
+"""Quarters between a power's decision to commit more (or less) of its capacity and the
+money reaching projects: deals are signed, then disbursed (an assumption: about a year)."""
+
 PRIORITY_FIELDS = tuple(f"priority_{k}" for k in SECTORS)
 
 
@@ -54,8 +58,9 @@ class WorldState:
     params: dict[str, Any]  # model parameters (floats; (B,) arrays in a batch)
 
     # Power attributes (PowerAttrs), (P,) (see the vocabulary).
-    budget: np.ndarray
-    budget_growth: np.ndarray
+    capacity: np.ndarray
+    capacity_growth: np.ndarray
+    stake: np.ndarray
     lending_share: np.ndarray
     own_labour_share: np.ndarray
     security_capacity: np.ndarray
@@ -67,6 +72,9 @@ class WorldState:
     csto_member: np.ndarray
     eaeu_member: np.ndarray
     sco_member: np.ndarray
+    sanctioned: np.ndarray
+    labour_demand_growth: np.ndarray
+    migration_policy: np.ndarray
     priority: np.ndarray  # (P, sectors): the priority_<sector> attributes
 
     # State attributes (StateAttrs), (S,) (see the vocabulary).
@@ -91,6 +99,7 @@ class WorldState:
     csto: np.ndarray
     eaeu: np.ndarray
     sco: np.ndarray
+    trade_openness: np.ndarray
 
     # Pair attributes (PairAttrs): anchors and stocks, (J, S) (see the vocabulary).
     exports: np.ndarray
@@ -102,11 +111,25 @@ class WorldState:
     sentiment: np.ndarray
     openness: np.ndarray
     trade_affinity: np.ndarray
+    basing: np.ndarray
+    reporting_ratio: np.ndarray
 
     # References at the start of the run.
     gdp0: np.ndarray  # (S,)
     investment_stock0: np.ndarray  # (J, S)
+    trade_openness0: np.ndarray  # (S,)
+    migration_policy0: np.ndarray  # (P,)
+    base_trade_share: np.ndarray  # (J, S) each partner's share of the state's starting trade
     # Dynamic state, updated each quarter.
+    budget: np.ndarray  # (P,) chosen engagement budget, USD bn/yr (capacity x commitment)
+    commitment: np.ndarray  # (P,) share of capacity the power decides to commit now
+    committed: np.ndarray  # (P,) share decided a pipeline ago, spent now
+    pipeline: np.ndarray  # (PIPELINE, P) decisions not yet disbursed, oldest first
+    influence_ref: np.ndarray  # (J,) moving average of regional shares (rivals' gains)
+    demand: np.ndarray  # (S,) security demand after fragility and unrest
+    unrest: np.ndarray  # (S,) moving share of recent quarters with protests
+    remittance_trend: np.ndarray  # (J, S) remittances at the start's migration policy, USD bn/yr
+    swapped: np.ndarray  # (J, S) debt swapped for assets this quarter, USD bn
     trade_exports: np.ndarray  # (J, S) USD bn/yr
     trade_imports: np.ndarray  # (J, S) USD bn/yr
     mood: np.ndarray  # (J, S) sentiment now
@@ -156,10 +179,23 @@ class WorldState:
         # Start-of-run references.
         self.gdp0 = self.gdp.copy()
         self.investment_stock0 = self.investment_stock.copy()
+        self.trade_openness0 = self.trade_openness.copy()
+        self.migration_policy0 = self.migration_policy.copy()
+        base = self.exports + self.imports
+        self.base_trade_share = base / np.maximum(base.sum(axis=0, keepdims=True), 1e-12)
         # Dynamic state.
         self.trade_exports = self.exports.copy()
         self.trade_imports = self.imports.copy()
         self.mood = self.sentiment.copy()
+        self.budget = np.zeros(P)
+        self.commitment = np.zeros(P)
+        self.committed = np.zeros(P)
+        self.pipeline = np.zeros((PIPELINE_QUARTERS, P))
+        self.influence_ref = np.zeros(J)
+        self.demand = self.security_demand.copy()
+        self.unrest = np.zeros(S)
+        self.remittance_trend = self.remittances.copy()
+        self.swapped = np.zeros((J, S))
         self.damage = np.zeros((J, S))
         self.tilt = np.full((J, S), 1.0 / J)
         self.security_effort = np.zeros((J, S))

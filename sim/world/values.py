@@ -1,7 +1,7 @@
 """The typed values a scenario file becomes: `World`, `Event`, `Effect` and `Scenario`.
 
 Frozen dataclasses holding validated values (the vocabulary's pydantic models), with the
-rules for changing them safely: dotted targets (`powers.china.budget`, `states.*.hedging`)
+rules for changing them safely: dotted targets (`powers.china.capacity`, `states.*.hedging`)
 and overrides checked against each attribute's type and range. Reading YAML files is
 `sim.scenario`'s job; nothing here touches disk.
 """
@@ -125,7 +125,7 @@ class Scenario:
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
         """Return the scenario with world values, parameters or event effect values changed.
 
-        Keys are `set:` paths (`powers.china.budget_growth`, `states.*.hedging`,
+        Keys are `set:` paths (`powers.china.capacity_growth`, `states.*.hedging`,
         `params.w_trade`) or event effect values written `events.<id>.effects[<i>].value`
         (for example how hard the 2022 war hits Russia). Used by sweeps and the classroom.
 
