@@ -27,6 +27,7 @@ from sim.analysis.discovery import (
 from sim.cli.main import main
 from sim.errors import InputError
 from sim.runs.sweep_worker import write_part
+from sim.world.vocabulary import PowerAttrs, field_table
 
 NAMES = Names(["china", "russia", "eu", "us", "other"], ["region", "kazakhstan"],
               ["2025Q4", "2030Q4", "2035Q4"])
@@ -229,7 +230,7 @@ def test_the_sentence_uses_the_tables_numbers():
 
 def test_parameters_are_put_in_words_by_rule():
     effect = "events.some_event.effects[1].value"
-    assert parameter_label("powers.china.budget_growth") == "China's budget growth"
+    assert parameter_label("powers.china.some_growth") == "China's some growth"
     assert parameter_label("powers.eu.budget") == "the EU's budget"
     assert parameter_label("states.*.hedging") == "every state's hedging"
     assert parameter_label("powers.russia.toward.*.sentiment") == \
@@ -241,7 +242,8 @@ def test_parameters_are_put_in_words_by_rule():
     assert parameter_label(effect, {effect: ("powers.us.attention", "scale")}) == \
         "the factor some_event applies to the US's attention"
     assert parameter_label("something.else") == "something.else"
-    assert value_text("powers.china.budget_growth", 0.0612) == "6.1%"  # a yearly rate
+    yearly = next(r["name"] for r in field_table(PowerAttrs) if r["unit"] == "1/yr")
+    assert value_text(f"powers.china.{yearly}", 0.0612) == "6.1%"  # a yearly rate
     assert value_text("params.whatever", 0.61234) == "0.612"
     assert percent(0.004) == "under 1%" and percent(0.996) == "over 99%"
 
@@ -473,7 +475,12 @@ def test_discover_on_a_real_sweep_with_the_ensemble_engine(tmp_path, capsys):
     assert summary["runs"] == 60 and summary["holds"] == 30
     runs = pd.read_csv(result / "runs.csv")
     assert summary["density"] == pytest.approx(runs[runs["in_box"]]["holds"].mean())
-    for key in ("density_text", "coverage_text", "base_rate_text"):
-        assert summary[key] in text
+    if summary["restricted"]:  # a box: density, base rate and coverage
+        assert f"in {summary['density_text']} of runs where" in text
+        assert f"against {summary['base_rate_text']} of all 60 runs" in text
+        assert f"cover {summary['coverage_text']} of all runs where it holds" in text
+    else:  # the two parameters tell nothing: the sentence says so, with the base rate
+        assert f"in {summary['base_rate_text']} of all 60 runs" in text
+        assert "no significant range" in text
     assert {f"{n}.{e}" for n in ("tradeoff", "feature_scores") for e in ("png", "svg")} <= {
         p.name for p in result.iterdir()}

@@ -13,7 +13,7 @@ Density: the share of runs in the box where the condition holds. Coverage: the s
 all runs where it holds that fall in the box. Mass: the share of all runs in the box.
 
 Tables in, tables out: nothing here reads files, prints or draws. Parameter names come in
-as paths (`powers.china.budget_growth`, `events.<id>.effects[0].value`, ...) and are put
+as paths (`powers.china.capacity`, `events.<id>.effects[0].value`, ...) and are put
 into words by rule, so nothing depends on a particular parameter of the model.
 """
 
@@ -410,7 +410,7 @@ def _words(attr: str) -> str:
 def target_label(path: str) -> str:
     """A `set:` path or event target in words.
 
-    `powers.china.budget_growth` -> China's budget growth; a path of another shape is
+    `powers.china.capacity` -> China's capacity; a path of another shape is
     returned as it is.
     """
     p = path.split(".")
@@ -476,7 +476,7 @@ def percent(x: float) -> str:
 
 
 def restriction_text(row: Mapping, effects: Mapping[str, tuple[str, str]] | None = None) -> str:
-    """One limit of the final box in words (`China's budget growth is above 6%`)."""
+    """One limit of the final box in words (`China's capacity growth is above 6%`)."""
     name = row["parameter"]
     label = parameter_label(name, effects)
     if row["kind"] == "category":
@@ -499,7 +499,7 @@ def sentence(condition_words: str, d: Discovery,
     """The one sentence of a discovery, every number as the tables give it.
 
     Of the shape: "China's regional share in 2030Q4 is above Russia's in 81% of runs where
-    China's budget growth is above 6% and ..., against 37% of all 3,000 runs; these
+    China's capacity growth is above 6% and ..., against 37% of all 3,000 runs; these
     conditions cover 74% of all runs where it holds."
     """
     head = condition_words[0].upper() + condition_words[1:]

@@ -56,9 +56,9 @@ def plot_tradeoff(trajectory: pd.DataFrame, chosen: int, *, threshold: float | N
     note = f"chosen: box {chosen}\ncoverage {row['coverage']:.0%}, density {row['density']:.0%}"
     if final is not None:
         note += f"\nwithout insignificant limits:\ncoverage {final[0]:.0%}, density {final[1]:.0%}"
-    right = row["coverage"] < 0.75
-    ax.annotate(note, (row["coverage"], row["density"]), xytext=(18 if right else -18, 22),
-                textcoords="offset points", ha="left" if right else "right", va="bottom",
+    # the upper right corner lies beyond the trade-off's frontier: no box is ever there
+    ax.annotate(note, (row["coverage"], row["density"]), xytext=(0.97, 0.97),
+                textcoords="axes fraction", ha="right", va="top",
                 fontsize=FONT["note"] + 1, color=CHOSEN,
                 bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.85},
                 arrowprops={"arrowstyle": "-", "color": CHOSEN, "lw": 0.8})
