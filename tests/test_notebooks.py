@@ -14,8 +14,9 @@ PROGRESS = ("run/s", "s/run", "it/s", "%|")
 """Marks of a tqdm progress bar in a cell's output."""
 
 
-def test_the_three_notebooks_are_there():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_what_if", "03_classroom"]
+def test_the_four_notebooks_are_there():
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_what_if", "03_classroom",
+                                           "04_discovery"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -50,8 +51,11 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     bars = [t for t in streams if any(m in t for m in PROGRESS) or "\r" in t]
     assert not bars, bars[:3]  # progress bars are for terminals, not cells
     assert os.environ["GREATGAME_NOTEBOOK_FAST"] == "1"
-    if path.stem != "03_classroom":
+    if path.stem in ("01_quickstart", "02_what_if"):
         assert (tmp_path / "results" / "notebooks" / "baseline" / "shares.parquet").is_file()
+    if path.stem == "04_discovery":
+        found = tmp_path / "results" / "notebooks" / "discovery_200" / "discover"
+        assert [p.name for p in found.glob("*/sentence.txt")] == ["sentence.txt"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -533,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.cli.calibrate import add_parsers as add_calibrate_parsers
 
     add_calibrate_parsers(sub, common, fmt)
+    from sim.cli.discover import add_parsers as add_discover_parsers
+
+    add_discover_parsers(sub, common, fmt)
     return p
 
 
