@@ -271,7 +271,9 @@ def align_step(w, s: slice, speed: float | None = None) -> None:
     Fragile states move faster (fragility_volatility): the same shock bites harder.
     """
     trade = national_trade(w, s)
-    econ = (K.shares(trade) + K.shares(w.inflow[..., :, s]) + K.shares(w.remittances[..., :, s])) / 3.0
+    # Economic benefit: trade, investment and remittances each count alike (shares of each).
+    econ = (K.shares(trade) + K.shares(w.inflow[..., :, s])
+            + K.shares(w.remittances[..., :, s])) / 3.0
     w.security_provided[..., :, s] = security_provided(w, s)
     terms = K.alignment_scores(econ, K.shares(w.security_provided[..., :, s]),
                                w.demand[..., s], w.mood[..., :, s],
