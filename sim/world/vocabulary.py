@@ -213,7 +213,7 @@ class Params(_Strict):
     protest_openness_drop: float = _f(0.3, ge=0, le=1, unit="fraction", doc="Fall in openness to a power when a protest against it breaks out.")
     protest_trade_barrier: float = _f(0.5, ge=0, le=1, unit="fraction", doc="Share of the openness lost to protests that also cuts the partner's trade (informal barriers, boycotts) until it recovers.")
     openness_recovery: float = _f(0.1, ge=0, le=1, unit="1/quarter", doc="Share of the gap back to normal openness recovered each quarter after a protest.")
-    align_economy: float = _f(1.5, ge=0, le=10, unit="weight", doc="Weight of economic benefit in a state's score of a power: this x the square root of the power's share of the state's trade, inflows and remittances (diminishing returns).")
+    align_economy: float = _f(1.5, ge=0, le=10, unit="weight", doc="Weight of economic benefit in a state's score of a power: this x the square root of the mean of the power's shares of the state's trade, inflows and remittances (diminishing returns).")
     align_security: float = _f(1.2, ge=0, le=10, unit="weight", doc="Weight of security provided times the state's security demand.")
     align_sentiment: float = _f(0.6, ge=0, le=10, unit="weight", doc="Weight of public sentiment toward the power.")
     align_dependence: float = _f(0.3, ge=0, le=10, unit="weight", doc="Weight of the cost of dependence: the squares of the power's shares of the state's debt and trade (small shares cost little, a dominant one much).")
