@@ -217,7 +217,7 @@ def test_treaty_off_lowers_chinas_share_after_2025(replication):
     after = [q for q in on if parse_quarter(q) > signed]
     assert all(on[q] == off[q] for q in before)  # same seed, same history until the treaty
     assert all(off[q] < on[q] for q in after)
-    assert np.mean([on[q] - off[q] for q in after]) > 0.005
+    assert np.mean([on[q] - off[q] for q in after]) > 0.002  # a visible 0.2 points or more
 
 
 # --------------------------------------------------------------------------- scenarios
