@@ -118,12 +118,11 @@ def _check_size(runs: int, quarters: int, what: str = "-n") -> None:
 
 
 def _run(scenario, replications: int, seed: int, uncertainty=None):
-    from sim.runs.runner import Uncertainty, derive_seeds, replicate, run_batch
+    from sim.runs.runner import Uncertainty, check_draws, derive_seeds, run_batch
 
     unc = uncertainty or Uncertainty()
     seeds = derive_seeds(seed, replications)
-    sets = unc.parameter_sets(replications, seed)
-    replicate(scenario, sets, source=unc.path)  # every draw fits, before anything runs
+    sets = check_draws([scenario], unc, replications, seed)  # before anything runs
     started = _now()
     with progress(replications, scenario.name) as bar:
         result = run_batch(scenario, seeds, progress=bar.update,
@@ -314,7 +313,7 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
 
     from sim.output import report
     from sim.runs import gather
-    from sim.runs.runner import derive_seeds
+    from sim.runs.runner import check_draws, derive_seeds
 
     t0 = time.perf_counter()
     scenarios = [_load(n, args.end) for n in names]
@@ -327,6 +326,7 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
     except ValueError as e:
         raise InputError(None, str(e)) from None
     seeds = derive_seeds(args.seed, args.replications)
+    check_draws(scenarios, unc, len(seeds), args.seed)  # every draw fits, before anything runs
     started = _now()
     with progress(len(scenarios) * len(seeds), "runs") as bar:
         gathered = gather.gather(scenarios, seeds,
@@ -374,13 +374,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """`greatgame explain`: why a state's tilt moved, term by term."""
     from sim.analysis import explain
     from sim.runs.gather import explain as explain_runs
-    from sim.runs.runner import derive_seeds, replicate
+    from sim.runs.runner import check_draws, derive_seeds
 
     scenario = _load(args.scenario)
     unc = uncertainty_for(args, [scenario])
     _check_size(args.replications, scenario.n_quarters)
-    sets = unc.parameter_sets(args.replications, args.seed)
-    replicate(scenario, sets, source=unc.path)  # every draw fits, before anything runs
+    sets = check_draws([scenario], unc, args.replications, args.seed)  # before anything runs
     table = explain_runs(scenario, args.state, args.quarter,
                          derive_seeds(args.seed, args.replications),
                          before=args.before, lag_quarters=args.lag,

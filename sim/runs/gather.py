@@ -29,6 +29,7 @@ from sim.runs.executors import make_executor
 from sim.runs.runner import (
     Uncertainty,
     applicable,
+    check_draws,
     replicate,
     run_traced,
     simulate,
@@ -247,10 +248,8 @@ def gather(scenarios: Sequence[Scenario], seeds: Sequence[int], *,
             does not fit (before anything runs).
     """
     unc = uncertainty or Uncertainty()
-    sets = unc.parameter_sets(len(seeds), root_seed)
+    sets = check_draws(scenarios, unc, len(seeds), root_seed)
     labels = unique_labels([s.name for s in scenarios])
-    for scen in scenarios:  # every draw must fit every scenario before anything runs
-        replicate(scen, sets, source=unc.path)
     sources, tasks, stored = [], [], {}
     for label, scen in zip(labels, scenarios, strict=True):
         names = unc.posterior.names if unc.drawn else ()

@@ -151,6 +151,18 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def installed_for(world: str) -> Posterior | None:
+    """The posterior installed for a world (`sim.scenario.posterior.posterior_path`), or None.
+
+    The one place commands and the classroom look for it (tests replace it to run as if
+    none, or a file of theirs, were installed).
+    """
+    from sim.scenario.posterior import installed_posterior
+    from sim.scenario.scenarios import scenarios_dir
+
+    return installed_posterior(scenarios_dir(), world)
+
+
 def choose_uncertainty(mode: str | None, posterior_file: str | Path | None,
                        worlds: Iterable[str]) -> Uncertainty:
     """The uncertainty a command runs with, from its options and the scenarios' world.
@@ -169,7 +181,7 @@ def choose_uncertainty(mode: str | None, posterior_file: str | Path | None,
         InputError: mode `posterior` with no posterior to draw from, `--posterior` with
             mode `none`, or a posterior file that is missing or malformed.
     """
-    from sim.scenario.posterior import installed_posterior, load_posterior, posterior_path
+    from sim.scenario.posterior import load_posterior, posterior_path
     from sim.scenario.scenarios import scenarios_dir
 
     if mode is not None and mode not in UNCERTAINTY_MODES:
@@ -181,7 +193,7 @@ def choose_uncertainty(mode: str | None, posterior_file: str | Path | None,
         post = load_posterior(Path(posterior_file))
         return Uncertainty("posterior", post, file_sha256(posterior_file))
     names = sorted(set(worlds))
-    post = installed_posterior(scenarios_dir(), names[0]) if len(names) == 1 else None
+    post = installed_for(names[0]) if len(names) == 1 else None
     if post is None:
         if mode == "posterior":
             where = (f"no posterior is installed for world {names[0]} "
@@ -193,6 +205,23 @@ def choose_uncertainty(mode: str | None, posterior_file: str | Path | None,
         return Uncertainty("none")
     sha = file_sha256(post.path)
     return Uncertainty("none" if mode == "none" else "posterior", post, sha)
+
+
+def check_draws(scenarios: Iterable[Scenario], uncertainty: Uncertainty, n: int,
+                root_seed: int | None) -> list[dict[str, float]]:
+    """Replications' parameter sets, checked against every scenario before anything runs.
+
+    Returns:
+        `uncertainty.parameter_sets(n, root_seed)`.
+
+    Raises:
+        InputError: a key or value of a drawn set does not fit a scenario (naming the file).
+    """
+    sets = uncertainty.parameter_sets(n, root_seed)
+    if uncertainty.drawn:
+        for scenario in scenarios:
+            replicate(scenario, sets, source=uncertainty.path)
+    return sets
 
 
 def skipped_keys(scenario: Scenario, keys: Iterable[str]) -> list[str]:
