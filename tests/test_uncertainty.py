@@ -470,3 +470,19 @@ def test_sweep_identity_without_draws_is_unchanged():
     plan = load_sweep_file(sweeps_dir() / "china_budget_x_treaty.yaml")
     assert "uncertainty" not in plan.identity()
     assert with_uncertainty(plan, Uncertainty()).identity_hash() == plan.identity_hash()
+
+
+def test_a_what_if_about_a_drawn_parameter_is_flagged(tmp_path, scenarios, drawn):
+    what_if = tmp_path / "patient.yaml"
+    what_if.write_text("name: patient\ndescription: States turn slowly.\nextends: baseline\n"
+                       "set:\n  params.tilt_speed: 0.02\n")
+    g = G.gather([scenarios[0], load_scenario(what_if).with_end(END)], derive_seeds(SEED, 2),
+                 results_root=None, root_seed=SEED, uncertainty=drawn)
+    assert g.sources[1].masked == ["params.tilt_speed"] and g.sources[0].masked == []
+    assert "warning: it changes params.tilt_speed" in g.sources[1].describe()
+    # the draw replaced the what-if's own value in its runs too: no difference in that key
+    assert {p["params.tilt_speed"] for p in g.sources[1].parameters} == {
+        p["params.tilt_speed"] for p in g.sources[0].parameters}
+    plain = G.gather([scenarios[0], load_scenario(what_if).with_end(END)],
+                     derive_seeds(SEED, 2), results_root=None, root_seed=SEED)
+    assert plain.sources[1].masked == []

@@ -475,7 +475,9 @@ def _uncertainty_html(c: Comparison) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": u.mode, "label": u.label, "widths": {},
                            "known": u.posterior is not None,
                            "skipped": [(s.label, ", ".join(s.skipped))
-                                       for s in c.gathered.sources if s.skipped]}
+                                       for s in c.gathered.sources if s.skipped],
+                           "masked": [(s.label, ", ".join(s.masked))
+                                      for s in c.gathered.sources if s.masked]}
     if u.drawn:
         post = u.posterior
         out |= {"path": post.path, "sha256": (u.sha256 or "")[:12],
@@ -602,7 +604,8 @@ def write_report(out_dir: str | Path, c: Comparison, *, command: str | None = No
             "reference": c.reference,
             "scenarios": [sio.scenario_record(s.scenario) | {
                 "label": s.label, "reused_replications": s.reused,
-                "reused_from": s.reused_from, "skipped_posterior_keys": s.skipped}
+                "reused_from": s.reused_from, "skipped_posterior_keys": s.skipped,
+                "changes_replaced_by_draws": s.masked}
                 for s in g.sources],
             "root_seed": g.root_seed,
             "replications": len(g.seeds),

@@ -30,6 +30,7 @@ from sim.runs.runner import (
     Uncertainty,
     applicable,
     check_draws,
+    masked_changes,
     replicate,
     run_traced,
     simulate,
@@ -125,6 +126,9 @@ class Source:
     takes; empty without posterior draws)."""
     skipped: list[str] = field(default_factory=list)
     """Posterior keys this scenario cannot take (events it lacks), left out of its runs."""
+    masked: list[str] = field(default_factory=list)
+    """Posterior keys on which this scenario differs from the reference before the draws:
+    the draws replace both values, so the comparison does not show that change."""
 
     @property
     def n_ran(self) -> int:
@@ -143,7 +147,10 @@ class Source:
                     f"{self.reused_from} (same scenario files, {what}, period and version)")
             text += f"; ran {self.n_ran}" if self.n_ran else ""
         if self.skipped:
-            text += (f"; posterior keys it cannot take, skipped: {', '.join(self.skipped)}")
+            text += f"; posterior keys it cannot take, skipped: {', '.join(self.skipped)}"
+        if self.masked:
+            text += (f"; warning: it changes {', '.join(self.masked)}, which the posterior "
+                     "draws replace in every scenario, so that change does not show")
         return text
 
 
@@ -254,7 +261,8 @@ def gather(scenarios: Sequence[Scenario], seeds: Sequence[int], *,
     for label, scen in zip(labels, scenarios, strict=True):
         names = unc.posterior.names if unc.drawn else ()
         src = Source(label, scen, len(seeds), parameters=[applicable(scen, p) for p in sets],
-                     skipped=skipped_keys(scen, names))
+                     skipped=skipped_keys(scen, names),
+                     masked=masked_changes(scen, scenarios[0], names))
         if results_root is not None:
             folder = Path(results_root) / scen.name
             reps = _stored(folder, scen, seeds, unc, src.parameters)

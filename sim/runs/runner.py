@@ -239,6 +239,51 @@ def skipped_keys(scenario: Scenario, keys: Iterable[str]) -> list[str]:
     return out
 
 
+def value_of(scenario: Scenario, key: str) -> tuple[float, ...] | None:
+    """The values a posterior key names in a scenario before any draw (None: it lacks them).
+
+    One value per concrete attribute (a wildcard names several) or the event effect's value.
+    """
+    from sim.world.values import expand_target
+
+    m = _EVENT_KEY.fullmatch(key)
+    if m is not None:
+        ev = next((e for e in scenario.events if e.id == m.group(1)), None)
+        i = int(m.group(2))
+        return (ev.effects[i].value,) if ev is not None and i < len(ev.effects) else None
+    w = scenario.world
+    try:
+        paths = expand_target(w, key)
+    except ValueError:
+        return None
+    out = []
+    for path in paths:
+        if path[0] == "params":
+            out.append(getattr(scenario.params, path[1]))
+        elif path[0] == "powers":
+            out.append(getattr(w.powers[path[1]], path[2]))
+        elif path[0] == "states":
+            out.append(getattr(w.states[path[1]], path[2]))
+        else:
+            out.append(getattr(w.pairs[(path[1], path[2])], path[3]))
+    return tuple(float(v) for v in out)
+
+
+def masked_changes(scenario: Scenario, reference: Scenario, keys: Iterable[str]) -> list[str]:
+    """Posterior keys on which a what-if differs from its reference before the draws.
+
+    Draws replace both values, so a comparison with posterior draws cannot show that
+    change: a report says so. (A what-if about a calibrated parameter is better compared
+    with `--uncertainty none`, or with a posterior that leaves that parameter out.)
+    """
+    out = []
+    for key in keys:
+        mine, theirs = value_of(scenario, key), value_of(reference, key)
+        if mine is not None and theirs is not None and mine != theirs:
+            out.append(key)
+    return out
+
+
 def applicable(scenario: Scenario, parameters: Mapping[str, float]) -> dict[str, float]:
     """The part of a parameter set a scenario takes (`skipped_keys` left out)."""
     skip = set(skipped_keys(scenario, parameters))
