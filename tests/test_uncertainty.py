@@ -486,3 +486,19 @@ def test_a_what_if_about_a_drawn_parameter_is_flagged(tmp_path, scenarios, drawn
     plain = G.gather([scenarios[0], load_scenario(what_if).with_end(END)],
                      derive_seeds(SEED, 2), results_root=None, root_seed=SEED)
     assert plain.sources[1].masked == []
+
+
+def test_without_draws_but_with_a_posterior_installed_both_widths_are_given(
+        tmp_path, post_file, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "installed_for", lambda world: load_posterior(post_file))
+    out = tmp_path / "none"
+    assert main(["compare", "baseline", "us_stays", "-n", "3", "--end", END, "--workers", "1",
+                 "--no-reuse", "--out", str(out), "--uncertainty", "none"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "points with model randomness and parameter uncertainty (posterior draws)" in text
+    w = pd.read_csv(out / "interval_widths.csv")
+    assert list(w["uncertainty"]) == ["none", "posterior"]
+    assert set(pd.read_csv(out / "differences.csv")["interval"]) == {"randomness"}
+    page = " ".join((out / "report.html").read_text().split())
+    assert 'data-interval="none"' in page and "the former from the same seeds" in page
+    assert "--uncertainty none" in page or "No tilt shifts" in page

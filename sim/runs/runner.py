@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +86,7 @@ class Uncertainty:
     """
 
     mode: str = "none"
-    posterior: Posterior | None = None
+    posterior: Posterior | None = field(default=None, compare=False)
     sha256: str | None = None
 
     def __post_init__(self):
