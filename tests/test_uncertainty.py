@@ -460,7 +460,7 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
     # resuming the same folder without draws is another sweep: refused, nothing changed
     capsys.readouterr()
     assert main([*base, "--uncertainty", "none", "--resume"]) == 2
-    _one_line_error(capsys, "holds a different sweep")
+    _one_line_error(capsys, "holds a different sweep", "it holds runs with posterior draws")
 
 
 def test_sweep_identity_without_draws_is_unchanged():

@@ -285,9 +285,20 @@ def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old.get("identity_hash") != plan.identity_hash():
+            drawn = {"mode": "none"} | old.get("identity", {}).get("uncertainty", {})
+            now = {"mode": "none"} | plan.identity().get("uncertainty", {})
+            why = ("runs with posterior draws" if drawn["mode"] == "posterior" else
+                   "runs without posterior draws")
+            if drawn != now:
+                hint = (f"; it holds {why}: pass --uncertainty {drawn['mode']}"
+                        + (" with the same --posterior file" if drawn["mode"] == "posterior"
+                           else ""))
+            else:
+                hint = ""
             raise InputError(None,
                 f"{out}: holds a different sweep ({old.get('name')!r}, another design, "
-                "seeds or scenario files); choose another --out or delete it")
+                f"seeds, scenario files or posterior draws){hint}; choose another --out or "
+                "delete it")
         if not resume and done_records(out):
             raise InputError(None,
                 f"{out}: already holds results of this sweep; add --resume to finish it, "
