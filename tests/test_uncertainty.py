@@ -36,6 +36,7 @@ END = "2016Q4"
 SEED = 4242
 N = 4
 WAR_KEY = "events.ukraine_war_2022.effects[0].value"
+INSTALLED_FOR = runner.installed_for  # the real one (tests run with a stand-in: conftest.py)
 NAMES = ["params.tilt_speed", "params.align_security", "powers.china.budget_growth", WAR_KEY]
 
 
@@ -502,3 +503,22 @@ def test_without_draws_but_with_a_posterior_installed_both_widths_are_given(
     page = " ".join((out / "report.html").read_text().split())
     assert 'data-interval="none"' in page and "the former from the same seeds" in page
     assert "--uncertainty none" in page or "No tilt shifts" in page
+
+
+def test_the_installed_posterior_is_found_where_calibration_installs_it(tmp_path, post_file,
+                                                                         monkeypatch):
+    from sim.scenario import posterior as P
+
+    monkeypatch.setattr(runner, "installed_for", INSTALLED_FOR)
+    where = tmp_path / "calibration" / "central_asia_posterior.csv"
+    monkeypatch.setattr(P, "posterior_path", lambda d, world: tmp_path / "calibration" /
+                        f"{world}_posterior.csv")
+    assert runner.installed_for("central_asia") is None
+    assert choose_uncertainty(None, None, ["central_asia"]).mode == "none"
+    where.parent.mkdir()
+    where.write_bytes(post_file.read_bytes())
+    found = runner.installed_for("central_asia")
+    assert found is not None and found.names == tuple(NAMES)
+    assert runner.installed_for("central_asia") is found  # read once while unchanged
+    u = choose_uncertainty(None, None, ["central_asia"])
+    assert u.drawn and u.sha256 == runner.file_sha256(post_file)

@@ -16,6 +16,7 @@ numpy only at import time: sweep workers import this module without pandas or Me
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -157,10 +158,23 @@ def installed_for(world: str) -> Posterior | None:
     The one place commands and the classroom look for it (tests replace it to run as if
     none, or a file of theirs, were installed).
     """
-    from sim.scenario.posterior import installed_posterior
+    from sim.scenario.posterior import posterior_path
     from sim.scenario.scenarios import scenarios_dir
 
-    return installed_posterior(scenarios_dir(), world)
+    path = posterior_path(scenarios_dir(), world)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _read_posterior(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_posterior(path: str, stamp: int) -> Posterior:
+    """A posterior file read once while it is unchanged (the classroom asks on every render)."""
+    from sim.scenario.posterior import load_posterior
+
+    return load_posterior(Path(path))
 
 
 def choose_uncertainty(mode: str | None, posterior_file: str | Path | None,
