@@ -527,16 +527,25 @@ def test_app_command_defaults_to_localhost():
 
 # --------------------------------------------------------------------------- posterior band
 
+SLIDER = next(c for c in CONTROLS if c.key.startswith(("params.", "powers.")))
+"""A slider that names a `set:` path, whichever the model's rules call it."""
+DRAWN_ONLY = next(f"params.{r['name']}" for r in field_table(Params)
+                  if isinstance(getattr(BASELINE.params, r["name"]), float)
+                  and getattr(BASELINE.params, r["name"]) > 0
+                  and f"params.{r['name']}" not in {c.key for c in CONTROLS})
+"""A model parameter with no slider: only the posterior moves it."""
+
+
 def _posterior(tmp_path):
     from sim.scenario.posterior import load_posterior, write_posterior
 
     rng = np.random.default_rng(3)
     n = 30
-    names = ["params.tilt_speed", "params.align_security", "powers.china.budget_growth"]
-    values = np.column_stack([rng.uniform(0.03, 0.2, n), rng.uniform(0.4, 3.0, n),
-                              rng.uniform(0.0, 0.1, n)])
-    path = write_posterior(tmp_path / "central_asia_posterior.csv", names, values,
-                           rng.uniform(0.2, 1.0, n))
+    other = getattr(BASELINE.params, DRAWN_ONLY.split(".")[1])
+    values = np.column_stack([rng.uniform(SLIDER.min, SLIDER.max, n),
+                              rng.uniform(0.6 * other, 1.4 * other, n)])
+    path = write_posterior(tmp_path / "central_asia_posterior.csv", [SLIDER.key, DRAWN_ONLY],
+                           values, rng.uniform(0.2, 1.0, n))
     return load_posterior(path)
 
 
@@ -573,12 +582,13 @@ def test_the_band_runs_draw_i_with_seed_i_and_the_teachers_slider_wins(tmp_path,
     real = C.simulate_runs
     monkeypatch.setattr(C, "simulate_runs", lambda scns, *a, **k: (seen.extend(scns),
                                                                     real(scns, *a, **k))[1])
-    moved = C.ClassroomModel(**{"powers.china.budget_growth": 0.09})
+    stop = next(v for v in C.slider_stops(SLIDER) if v != SLIDER.default)
+    moved = C.ClassroomModel(**{SLIDER.key: stop})
     assert not moved.problems
     C.posterior_band(moved)
     assert len(seen) == C.BAND_RUNS
-    assert {s.world.powers["china"].budget_growth for s in seen} == {0.09}
-    assert len({s.params.tilt_speed for s in seen}) > 1  # the rest still drawn
+    assert {runner.value_of(s, SLIDER.key) for s in seen} == {(stop,)}
+    assert len({runner.value_of(s, DRAWN_ONLY) for s in seen}) > 1  # the rest still drawn
 
 
 def test_the_regional_chart_draws_the_band_up_to_now(tmp_path, monkeypatch):

@@ -35,19 +35,59 @@ from sim.scenario.scenarios import load_scenario
 END = "2016Q4"
 SEED = 4242
 N = 4
-WAR_KEY = "events.ukraine_war_2022.effects[0].value"
+
+
+def _names_and_ranges() -> dict[str, tuple[float, float]]:
+    """A few posterior keys and plausible ranges, found in the shipped scenarios.
+
+    Nothing here names a parameter: the model's rules (and names) change, a posterior file
+    does not care. Two model parameters and one attribute of China, each spread 30% around
+    the baseline's value within its range, and the effect value of an event that baseline
+    has and no_ukraine_war does not.
+    """
+    from sim.world.vocabulary import Params, PowerAttrs, field_table
+
+    base, no_war = load_scenario("baseline"), load_scenario("no_ukraine_war")
+
+    def spread(value, lo, hi):
+        a, b = value * 0.7, value * 1.3
+        lo = -math.inf if lo is None else lo
+        hi = math.inf if hi is None else hi
+        return max(min(a, b), lo + 1e-6), min(max(a, b), hi)
+
+    def usable(model, values):
+        return [(r["name"], spread(values[r["name"]], r["min"], r["max"]))
+                for r in field_table(model) if isinstance(values.get(r["name"]), float)
+                and values[r["name"]] > 0 and not r["name"].startswith(("w_", "priority_"))]
+
+    params = usable(Params, base.params.model_dump())[:2]
+    china = usable(PowerAttrs, base.world.powers["china"].model_dump())[:1]
+    event = sorted({e.id for e in base.events} - {e.id for e in no_war.events})[0]
+    effect = next(e for e in base.events if e.id == event).effects[0].value
+    out = {f"params.{n}": r for n, r in params} | {f"powers.china.{n}": r for n, r in china}
+    out[f"events.{event}.effects[0].value"] = spread(effect, None, None)
+    return out
+
+
+RANGES = _names_and_ranges()
+NAMES = list(RANGES)
+PARAM = NAMES[0]  # a model parameter: `params.<name>`
+WAR_KEY = NAMES[-1]  # an effect of an event no_ukraine_war lacks
 INSTALLED_FOR = runner.installed_for  # the real one (tests run with a stand-in: conftest.py)
-NAMES = ["params.tilt_speed", "params.align_security", "powers.china.budget_growth", WAR_KEY]
 
 
 def synthetic(path, names=NAMES, n=40, seed=1):
     """A posterior file with spread-out values (each within its attribute's range)."""
     rng = np.random.default_rng(seed)
-    ranges = {"params.tilt_speed": (0.03, 0.2), "params.align_security": (0.4, 3.0),
-              "powers.china.budget_growth": (0.0, 0.1), WAR_KEY: (0.4, 0.95)}
-    values = np.column_stack([rng.uniform(*ranges.get(k, (0.1, 0.9)), n) for k in names])
+    values = np.column_stack([rng.uniform(*RANGES.get(k, (0.1, 0.9)), n) for k in names])
     return write_posterior(path, names, values, rng.uniform(0.1, 1.0, n),
                            {"method": "synthetic", "command": "tests"})
+
+
+def _inside(key, share):
+    """A value `share` of the way through a key's range."""
+    lo, hi = RANGES[key]
+    return lo + share * (hi - lo)
 
 
 @pytest.fixture(scope="module")
@@ -156,18 +196,19 @@ def test_replicate_skips_only_missing_events_and_a_swept_value_wins(scenarios, d
     no_war = scenarios[1]
     assert skipped_keys(no_war, NAMES) == [WAR_KEY]
     assert skipped_keys(scenarios[0], NAMES) == []
-    draw = {"params.tilt_speed": 0.11, WAR_KEY: 0.5}
-    (one,) = replicate(no_war, [draw], fixed={"params.tilt_speed": 0.07})
-    assert one.params.tilt_speed == 0.07  # the sweep's own point wins over the draw
+    drawn_value, swept = _inside(PARAM, 0.8), _inside(PARAM, 0.2)
+    draw = {PARAM: drawn_value, WAR_KEY: 0.5}
+    (one,) = replicate(no_war, [draw], fixed={PARAM: swept})
+    assert runner.value_of(one, PARAM) == (swept,)  # the sweep's own point wins over the draw
     (war,) = replicate(scenarios[0], [draw])
-    ev = next(e for e in war.events if e.id == "ukraine_war_2022")
-    assert ev.effects[0].value == 0.5 and war.params.tilt_speed == 0.11
+    assert runner.value_of(war, WAR_KEY) == (0.5,)
+    assert runner.value_of(war, PARAM) == (drawn_value,)
     a, b = replicate(scenarios[0], [{}, {}])
     assert a is scenarios[0] and b is a  # no draw: the scenario itself, shared
 
 
 def test_a_key_the_world_lacks_is_an_error_naming_the_posterior(tmp_path, scenarios):
-    bad = synthetic(tmp_path / "bad.csv", ["params.tilt_speed", "params.no_such_thing"])
+    bad = synthetic(tmp_path / "bad.csv", [PARAM, "params.no_such_thing"])
     u = choose_uncertainty("posterior", bad, ["central_asia"])
     with pytest.raises(Exception) as e:
         G.gather(scenarios[:1], derive_seeds(SEED, 2), results_root=None, root_seed=SEED,
@@ -199,7 +240,7 @@ def _manifest(seeds, params=None, unc=None):
 ])
 def test_reuse_never_mixes_modes_posteriors_or_parameter_sets(stored, wanted, expected):
     seeds = [11, 22]
-    sets = [{"params.tilt_speed": 0.1}, {"params.tilt_speed": 0.2}]
+    sets = [{PARAM: 0.1}, {PARAM: 0.2}]
     post = {"mode": "posterior", "posterior": {"sha256": "aaa"}}
     none = {"mode": "none", "posterior": None}
     m = {"none": _manifest(seeds, unc=none), "legacy": _manifest(seeds),
@@ -207,7 +248,7 @@ def test_reuse_never_mixes_modes_posteriors_or_parameter_sets(stored, wanted, ex
     want_unc, want_sets = {
         "none": (none, None), "posterior": (post, sets),
         "other_file": ({"mode": "posterior", "posterior": {"sha256": "bbb"}}, sets),
-        "other_draws": (post, [{"params.tilt_speed": 0.3}, sets[1]])}[wanted]
+        "other_draws": (post, [{PARAM: 0.3}, sets[1]])}[wanted]
     got = G.reusable_replications(m, {"b.yaml": "x"}, (8060, 8067), seeds,
                                   {"greatgame": "1", "numpy": "2", "mesa": "3"},
                                   want_unc, want_sets)
@@ -269,7 +310,7 @@ def test_option_errors_exit_2_with_one_line_and_write_nothing(command, case, tmp
         argv = ["sweep", "s.yaml", "--executor", "serial", "--out", "out"]
     else:
         argv = [*COMMANDS[command]] + (["--out", "out"] if command != "explain" else [])
-    bad = synthetic(tmp_path / "bad.csv", ["params.tilt_speed", "params.no_such_thing"])
+    bad = synthetic(tmp_path / "bad.csv", [PARAM, "params.no_such_thing"])
     good = synthetic(tmp_path / "good.csv")
     extra, fragments = {
         "none_installed": (["--uncertainty", "posterior"],
@@ -332,8 +373,8 @@ def test_compare_report_says_which_intervals_and_how_wide(tmp_path, post_file, c
     assert (w["n_differences"] == 8).all() and (w["quarter"] == END).all()
     runs = pd.read_csv(out / "runs.csv")
     nw = runs[runs["scenario"] == "no_ukraine_war"]
-    assert nw[WAR_KEY].isna().all() and nw["params.tilt_speed"].notna().all()
-    for col in ("params.tilt_speed", "params.align_security"):  # paired: equal across scenarios
+    assert nw[WAR_KEY].isna().all() and nw[PARAM].notna().all()
+    for col in NAMES[:3]:  # paired: the same values across scenarios
         assert (runs.groupby("replication")[col].nunique() == 1).all()
     page = (out / "report.html").read_text()
     assert 'data-interval="posterior"' in page and "structural uncertainty" in page
@@ -415,7 +456,8 @@ def test_widths_table_has_one_row_without_a_posterior(scenarios):
 
 # --------------------------------------------------------------------------- sweeps
 
-SWEEP = """\
+SWEPT = (round(_inside(PARAM, 0.25), 6), round(_inside(PARAM, 0.75), 6))
+SWEEP = f"""\
 name: drawn
 description: a tiny sweep with posterior draws
 scenarios: [baseline, no_ukraine_war]
@@ -423,7 +465,7 @@ replications: 3
 seed: 5
 end: 2015Q4
 parameters:
-  params.tilt_speed: [0.05, 0.1]
+  {PARAM}: [{SWEPT[0]}, {SWEPT[1]}]
 """
 
 
@@ -439,7 +481,7 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
     assert "model randomness and parameter uncertainty" in capsys.readouterr().out
     m = json.loads((out / "manifest.json").read_text())
     assert m["uncertainty"]["mode"] == "posterior"
-    assert m["uncertainty"]["swept_over_drawn"] == ["params.tilt_speed"]
+    assert m["uncertainty"]["swept_over_drawn"] == [PARAM]
     assert m["uncertainty"]["skipped"] == {"baseline": [], "no_ukraine_war": [WAR_KEY]}
     sets = load_posterior(post_file).overrides(3, 5)
     assert [d["parameters"] for d in m["draws"]] == sets
@@ -448,7 +490,7 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
     # a run: its draw, then its point's tilt speed on top, with the seed it has without draws
     r = df[(df["scenario"] == "no_ukraine_war") & (df["point"] == 1) & (df["replication"] == 2)]
     scn = load_scenario("no_ukraine_war").with_end("2015Q4")
-    draw = {k: v for k, v in sets[2].items() if k != WAR_KEY} | {"params.tilt_speed": 0.1}
+    draw = {k: v for k, v in sets[2].items() if k != WAR_KEY} | {PARAM: SWEPT[1]}
     alone = shares_frame(simulate([scn.with_overrides(draw)], [int(r["seed"].iloc[0])],
                                   engine="mesa"))
     key = ["quarter", "area", "power"]
@@ -456,7 +498,7 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
                                                validate="one_to_one")
     assert len(m) == len(alone) == len(r)
     assert np.allclose(m["share"], m["share_alone"], rtol=0, atol=1e-12)
-    assert (r["params.tilt_speed"] == 0.1).all()
+    assert (r[PARAM] == SWEPT[1]).all()
     assert r["seed"].iloc[0] == plan.runs()[len(plan.runs()) - 1].seed
     # resuming the same folder without draws is another sweep: refused, nothing changed
     capsys.readouterr()
@@ -468,7 +510,7 @@ def test_sweep_identity_without_draws_is_unchanged():
     from sim.runs.sweep import with_uncertainty
     from sim.scenario.sweepfile import load_sweep_file, sweeps_dir
 
-    plan = load_sweep_file(sweeps_dir() / "china_budget_x_treaty.yaml")
+    plan = load_sweep_file(sorted(sweeps_dir().glob("*.yaml"))[0])
     assert "uncertainty" not in plan.identity()
     assert with_uncertainty(plan, Uncertainty()).identity_hash() == plan.identity_hash()
 
@@ -476,14 +518,14 @@ def test_sweep_identity_without_draws_is_unchanged():
 def test_a_what_if_about_a_drawn_parameter_is_flagged(tmp_path, scenarios, drawn):
     what_if = tmp_path / "patient.yaml"
     what_if.write_text("name: patient\ndescription: States turn slowly.\nextends: baseline\n"
-                       "set:\n  params.tilt_speed: 0.02\n")
+                       f"set:\n  {PARAM}: {_inside(PARAM, 0.0)!r}\n")
     g = G.gather([scenarios[0], load_scenario(what_if).with_end(END)], derive_seeds(SEED, 2),
                  results_root=None, root_seed=SEED, uncertainty=drawn)
-    assert g.sources[1].masked == ["params.tilt_speed"] and g.sources[0].masked == []
-    assert "warning: it changes params.tilt_speed" in g.sources[1].describe()
+    assert g.sources[1].masked == [PARAM] and g.sources[0].masked == []
+    assert f"warning: it changes {PARAM}" in g.sources[1].describe()
     # the draw replaced the what-if's own value in its runs too: no difference in that key
-    assert {p["params.tilt_speed"] for p in g.sources[1].parameters} == {
-        p["params.tilt_speed"] for p in g.sources[0].parameters}
+    assert {p[PARAM] for p in g.sources[1].parameters} == {
+        p[PARAM] for p in g.sources[0].parameters}
     plain = G.gather([scenarios[0], load_scenario(what_if).with_end(END)],
                      derive_seeds(SEED, 2), results_root=None, root_seed=SEED)
     assert plain.sources[1].masked == []
