@@ -1,4 +1,10 @@
-"""Shared fixtures: a headless Chromium for browser tests (Debian's, never a download)."""
+"""Shared fixtures: a headless Chromium for browser tests (Debian's, never a download).
+
+Commands draw parameters from the posterior installed for a world by default
+(`sim.runs.runner.installed_for`); every test runs as if none were installed, so its
+numbers do not change when a calibration installs one. Tests of posterior draws write their
+own posterior files and name them, or replace `installed_for` themselves.
+"""
 
 from __future__ import annotations
 
@@ -48,3 +54,11 @@ def artifacts_dir() -> Path:
     """Folder for screenshots and other test artifacts (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def no_installed_posterior(monkeypatch):
+    """Run each test as if no posterior were installed (see the module docstring)."""
+    from sim.runs import runner
+
+    monkeypatch.setattr(runner, "installed_for", lambda world: None)

@@ -523,3 +523,90 @@ def test_app_command_defaults_to_localhost():
     assert (args.host, args.port) == ("0.0.0.0", 9000)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["app", "--port", "70000"])
+
+
+# --------------------------------------------------------------------------- posterior band
+
+SLIDER = next(c for c in CONTROLS if c.key.startswith(("params.", "powers.")))
+"""A slider that names a `set:` path, whichever the model's rules call it."""
+DRAWN_ONLY = next(f"params.{r['name']}" for r in field_table(Params)
+                  if isinstance(getattr(BASELINE.params, r["name"]), float)
+                  and getattr(BASELINE.params, r["name"]) > 0
+                  and f"params.{r['name']}" not in {c.key for c in CONTROLS})
+"""A model parameter with no slider: only the posterior moves it."""
+
+
+def _posterior(tmp_path):
+    from sim.scenario.posterior import load_posterior, write_posterior
+
+    rng = np.random.default_rng(3)
+    n = 30
+    other = getattr(BASELINE.params, DRAWN_ONLY.split(".")[1])
+    values = np.column_stack([rng.uniform(SLIDER.min, SLIDER.max, n),
+                              rng.uniform(0.6 * other, 1.4 * other, n)])
+    path = write_posterior(tmp_path / "central_asia_posterior.csv", [SLIDER.key, DRAWN_ONLY],
+                           values, rng.uniform(0.2, 1.0, n))
+    return load_posterior(path)
+
+
+def test_without_a_posterior_the_band_is_off_with_a_note():
+    model = C.ClassroomModel()
+    note = C.band_note(model)
+    assert note is not None and "No posterior is installed" in note
+    assert C.posterior_band(model) is None
+
+
+def test_the_band_runs_draw_i_with_seed_i_and_the_teachers_slider_wins(tmp_path, monkeypatch):
+    from sim.runs import runner
+    from sim.runs.runner import simulate
+
+    post = _posterior(tmp_path)
+    monkeypatch.setattr(runner, "installed_for", lambda world: post)
+    C._band.cache_clear()
+    model = C.ClassroomModel()
+    assert C.band_note(model) is None
+    band = C.posterior_band(model)
+    q, j = BASELINE.n_quarters, len(BASELINE.world.partner_names)
+    assert band["runs"] == C.BAND_RUNS and band["quarters"] == BASELINE.quarters()
+    assert band["low"].shape == band["high"].shape == (q, j)
+    assert (band["low"] <= band["high"]).all() and (band["high"] - band["low"]).max() > 0.01
+    sets = post.overrides(C.BAND_RUNS, C.ROOT_SEED)
+    direct = simulate([BASELINE.with_overrides(s) for s in sets],
+                      C.derive_seeds(C.ROOT_SEED, C.BAND_RUNS), engine="ensemble")
+    np.testing.assert_allclose(
+        band["high"], np.quantile(direct.arrays["region_influence"], 0.95, axis=0),
+        rtol=0, atol=1e-12)
+    assert C.posterior_band(model) is band  # once per settings
+    # a slider the teacher moved wins over the draw for its attribute
+    seen = []
+    real = C.simulate_runs
+    monkeypatch.setattr(C, "simulate_runs", lambda scns, *a, **k: (seen.extend(scns),
+                                                                    real(scns, *a, **k))[1])
+    stop = next(v for v in C.slider_stops(SLIDER) if v != SLIDER.default)
+    moved = C.ClassroomModel(**{SLIDER.key: stop})
+    assert not moved.problems
+    C.posterior_band(moved)
+    assert len(seen) == C.BAND_RUNS
+    assert {runner.value_of(s, SLIDER.key) for s in seen} == {(stop,)}
+    assert len({runner.value_of(s, DRAWN_ONLY) for s in seen}) > 1  # the rest still drawn
+
+
+def test_the_regional_chart_draws_the_band_up_to_now(tmp_path, monkeypatch):
+    from sim.app import charts
+    from sim.app.page import region_svg
+    from sim.runs import runner
+
+    post = _posterior(tmp_path)
+    monkeypatch.setattr(runner, "installed_for", lambda world: post)
+    model = C.ClassroomModel()
+    for _ in range(6):
+        model.step()
+    assert _svg(region_svg(model)).get("data-band") == "0"
+    root = _svg(region_svg(model, None, C.posterior_band(model)))
+    assert root.get("data-band") == "1"
+    areas = [e for e in root.iter("{http://www.w3.org/2000/svg}polygon")
+             if e.get("data-band-area")]
+    assert len(areas) == len(model.world.partners)
+    assert all(len(a.get("points").split()) == 2 * 6 for a in areas)  # six quarters so far
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert f"shaded: {C.BAND_RUNS} runs" in texts and min(_fonts(root)) >= charts.MIN_TEXT

@@ -341,28 +341,36 @@ def tilt_shifts(metrics: pd.DataFrame, lag_quarters: int = 4, top: int = 4,
 # --------------------------------------------------------------------------- summary rows
 
 def largest_differences(diffs: pd.DataFrame, quarters: Sequence[str], per_scenario: int = 3,
-                        exclude: Iterable[str] = (OTHER,)) -> pd.DataFrame:
+                        exclude: Iterable[str] = (OTHER,),
+                        distinct_only: bool = True) -> pd.DataFrame:
     """The rows of a difference table worth a sentence: the largest distinct differences.
 
     Per scenario: the largest regional difference, the next largest regional difference of
-    another power, and the largest difference in a single state; only rows whose interval
-    excludes zero, at the chosen quarters, powers other than `exclude`.
+    another power, and the largest difference in a single state, at the chosen quarters,
+    powers other than `exclude`. With `distinct_only`, only rows whose interval excludes
+    zero; without, rows whose interval excludes zero come first and the largest of the
+    others stand in where a scenario has none (a summary then says there is no clear
+    difference, which with wide posterior intervals is the finding).
 
     Args:
         diffs: `paired_differences` output.
         quarters: Quarters to consider.
         per_scenario: At most this many rows per scenario.
         exclude: Partners left out.
+        distinct_only: Leave out rows whose interval includes zero.
 
     Returns:
         The chosen rows of `diffs`, in scenario order then size, with their index in `diffs`
         kept in a column `row`.
     """
     d = diffs.reset_index(names="row")
-    d = d[d["quarter"].isin(list(quarters)) & ~d["power"].isin(set(exclude)) & d["distinct"]]
+    d = d[d["quarter"].isin(list(quarters)) & ~d["power"].isin(set(exclude))]
+    if distinct_only:
+        d = d[d["distinct"]]
     out = []
     for _, g in d.groupby("scenario", sort=False):
-        g = g.assign(_abs=g["mean"].abs()).sort_values("_abs", ascending=False, kind="stable")
+        g = g.assign(_abs=g["mean"].abs(), _vague=~g["distinct"].astype(bool)).sort_values(
+            ["_vague", "_abs"], ascending=[True, False], kind="stable")
         reg = g[g["area"] == REGION]
         chosen = []
         if len(reg):
@@ -376,7 +384,31 @@ def largest_differences(diffs: pd.DataFrame, quarters: Sequence[str], per_scenar
         out.extend(chosen[:per_scenario])
     if not out:
         return d.iloc[0:0].drop(columns=[], errors="ignore")
-    return pd.DataFrame(out).drop(columns="_abs").reset_index(drop=True)
+    return pd.DataFrame(out).drop(columns=["_abs", "_vague"]).reset_index(drop=True)
+
+
+def headline_width(diffs: pd.DataFrame, quarter: str,
+                   exclude: Iterable[str] = (OTHER,)) -> tuple[float, int]:
+    """Mean interval width of the headline differences, and how many there are.
+
+    The headline differences are each power's regional difference from the reference in
+    `quarter` (the quarter a report's headline speaks of), for every scenario compared
+    with the reference: a fixed set, so two kinds of interval can be compared on it.
+
+    Args:
+        diffs: `paired_differences` output (fractions).
+        quarter: The headline quarter.
+        exclude: Partners left out.
+
+    Returns:
+        (mean of ci_high - ci_low, as a fraction; number of differences). NaN and 0 when
+        there is none.
+    """
+    d = diffs[(diffs["area"] == REGION) & (diffs["quarter"] == quarter)
+              & ~diffs["power"].isin(set(exclude))]
+    if d.empty:
+        return float("nan"), 0
+    return float((d["ci_high"] - d["ci_low"]).mean()), int(len(d))
 
 
 # --------------------------------------------------------------------------- reuse

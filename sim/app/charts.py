@@ -10,7 +10,8 @@ lines, not a whole figure.
 Each function takes the model's history (`ClassroomModel.history()`) or its current
 state and returns one `<svg>` element; nothing here runs a model, reads a file or needs
 Solara. A ghost (the unchanged scenario's history, same seed) is drawn as thin dashed
-lines under the run's own lines.
+lines under the run's own lines; a posterior band (`sim.app.classroom.posterior_band`) as
+pale areas behind them.
 """
 
 from __future__ import annotations
@@ -78,6 +79,18 @@ class _Frame:
         return (f'<polyline points="{pts}" fill="none" stroke="{colour}" '
                 f'stroke-width="{width}" stroke-linejoin="round" opacity="{opacity}"{style}/>')
 
+    def area(self, years: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str,
+             opacity: float) -> str:
+        """A band between two lines (low and high at each year), filled pale."""
+        if len(years) == 1:
+            years = np.append(years, years + 0.25)
+            low, high = np.repeat(low, 2), np.repeat(high, 2)
+        top = [f"{self.x(a):.1f},{self.y(b):.1f}" for a, b in zip(years, high, strict=True)]
+        bottom = [f"{self.x(a):.1f},{self.y(b):.1f}"
+                  for a, b in zip(years[::-1], low[::-1], strict=True)]
+        return (f'<polygon points="{" ".join(top + bottom)}" fill="{colour}" '
+                f'fill-opacity="{opacity}" stroke="none" data-band-area="1"/>')
+
     def axes(self, x_ticks: Sequence[int], y_ticks: Sequence[float], size: float = MIN_TEXT,
              y_labels: bool = True, x_labels: bool = True) -> list[str]:
         out = [f'<rect x="{self.left}" y="{self.top}" width="{self.right - self.left:.1f}" '
@@ -119,7 +132,7 @@ def _top(*arrays: np.ndarray | None, headroom: float = 0.0) -> float:
 
 def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float, float],
                  quarter: str, step: int, marks: Sequence[tuple[float, str]] = (),
-                 ghost: Mapping | None = None) -> str:
+                 ghost: Mapping | None = None, band: Mapping | None = None) -> str:
     """Each power's share of influence in the region, one line each, start to now.
 
     Args:
@@ -130,6 +143,8 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
         step: Quarters done (a data attribute for tests).
         marks: (decimal year, label) of events to mark with a dashed line.
         ghost: The unchanged scenario's `quarters` and `region`, drawn dashed up to now.
+        band: `quarters`, `low` and `high` (T, J) of runs with posterior draws and their
+            number (`runs`), drawn as pale areas up to now.
 
     Returns:
         An `<svg>` element.
@@ -139,7 +154,13 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
     if ghost is not None:
         n = min(len(ghost["quarters"]), len(x))
         g_region = np.asarray(ghost["region"])[:n]
-    top = _top(region, g_region, headroom=MARK_ROOM if marks else 0.0)
+    b_x = b_low = b_high = None
+    if band is not None:
+        shown = set(history["quarters"])
+        n = sum(q in shown for q in band["quarters"])
+        b_x = years(band["quarters"][:n])
+        b_low, b_high = np.asarray(band["low"])[:n], np.asarray(band["high"])[:n]
+    top = _top(region, g_region, b_high, headroom=MARK_ROOM if marks else 0.0)
     f = _Frame(50, 34, 342, HEIGHT - 30, period[0], period[1], top)
     body = [_text(4, 22, f"Central Asia: share of influence, {quarter}", TITLE, weight="bold")]
     body += f.axes(range(int(math.ceil(period[0] / 5) * 5), int(period[1]) + 1, 5),
@@ -154,6 +175,9 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
         body.append(_text(base, f.top + 4, label, MIN_TEXT, "end", fill="#333",
                           extra=f' transform="rotate(-90 {base:.1f} {f.top + 4:.1f})" '
                                 'paint-order="stroke" stroke="white" stroke-width="4"'))
+    if b_x is not None and len(b_x):
+        for j, p in enumerate(partners):
+            body.append(f.area(b_x, b_low[:, j], b_high[:, j], power_colour(p), 0.18))
     if g_region is not None:
         gx = x[:len(g_region)]
         for j, p in enumerate(partners):
@@ -181,9 +205,16 @@ def region_chart(history: Mapping, partners: Sequence[str], period: tuple[float,
                     f'stroke="#555" stroke-width="2" stroke-dasharray="6 4"/>')
         body.append(_text(352, HEIGHT - 24, "dashed: scenario", MIN_TEXT, fill="#444"))
         body.append(_text(352, HEIGHT - 6, "unchanged", MIN_TEXT, fill="#444"))
+    elif band is not None:
+        body.append(f'<rect x="352" y="{HEIGHT - 56}" width="30" height="14" fill="#777" '
+                    f'opacity="0.3"/>')
+        body.append(_text(352, HEIGHT - 24, f"shaded: {band['runs']} runs", MIN_TEXT,
+                          fill="#444"))
+        body.append(_text(352, HEIGHT - 6, "with posterior draws", MIN_TEXT, fill="#444"))
     shares = " ".join(f"{p}={v:.4f}" for p, v in zip(partners, now, strict=True))
     return _svg("regional-shares", body, f"Regional shares of influence, {quarter}", step,
-                f' data-shares="{shares}" data-ghost="{int(g_region is not None)}"')
+                f' data-shares="{shares}" data-ghost="{int(g_region is not None)}" '
+                f'data-band="{int(band is not None)}"')
 
 
 def states_chart(history: Mapping, partners: Sequence[str], states: Sequence[str],

@@ -15,7 +15,10 @@ Pure Python, no Solara: `sim.app.page` (the page) and the tests call it alike. I
 - `ClassroomModel`: an `InfluenceModel` built from keyword settings (as Mesa's
   ModelController rebuilds models on Reset) that also keeps a classroom log: events as
   they fire, the largest quarterly tilt shift with a one-line reason, and changes of the
-  leading power.
+  leading power;
+- `posterior_band(model)`: the 5-95% band of the regional shares over `BAND_RUNS` runs of
+  the same settings with posterior draws (the ensemble engine, once per settings), drawn
+  behind the live run when a posterior is installed (`band_note` says why not otherwise).
 
 No file writing, no plotting.
 """
@@ -34,7 +37,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sim.engine.model import InfluenceModel
 from sim.errors import InputError
-from sim.runs.runner import derive_seeds
+from sim.runs import runner as runs
+from sim.runs.runner import Uncertainty, derive_seeds, replicate
 from sim.runs.runner import simulate as simulate_runs
 from sim.runs.tables import RunResult, run_result
 from sim.scenario.scenarios import list_scenarios, load_cached, load_scenario
@@ -320,6 +324,8 @@ class Built:
     problems: list[str] = field(default_factory=list)
     base: Scenario | None = None
     rejected: dict[str, float] = field(default_factory=dict)
+    changed: dict[str, float] = field(default_factory=dict)
+    """Slider values applied as `set:` paths (those the teacher moved from the scenario's)."""
 
 
 def _number(raw: Any) -> float:
@@ -445,7 +451,7 @@ def build(scenario: str = DEFAULT_SCENARIO, settings: Mapping[str, Any] | None =
         events.append(ev)
     out = replace(base, world=world, params=params, events=tuple(events),
                   overrides={**base.overrides, **changed})
-    return Built(out, values, problems, base, rejected)
+    return Built(out, values, problems, base, rejected, changed)
 
 
 def replication_seed(replication: int) -> int:
@@ -487,6 +493,70 @@ def simulate(scenario: str = DEFAULT_SCENARIO, *, replications: int = 1,
     if label is not None:
         sim_out = replace(sim_out, names=[label] * sim_out.size)
     return run_result(sim_out)
+
+
+# --------------------------------------------------------------------------- posterior band
+
+BAND_RUNS = 24
+"""Runs behind the posterior band: enough for a 5-95% band, one ensemble batch (well under a
+second), computed once per settings when the teacher turns the band on."""
+
+
+def posterior_for(scenario: Scenario) -> Uncertainty | None:
+    """Posterior draws for a scenario's world, when a posterior is installed for it."""
+    post = runs.installed_for(scenario.world.name)
+    if post is None:
+        return None
+    return Uncertainty("posterior", post)
+
+
+def band_note(model: ClassroomModel) -> str | None:
+    """Why the page cannot show a posterior band for this model (None when it can)."""
+    if posterior_for(model.scenario) is not None:
+        return None
+    return (f"No posterior is installed for the world {model.scenario.world.name}, so there is "
+            "no band of parameter uncertainty to show (greatgame calibrate --method abc "
+            "installs one).")
+
+
+def posterior_band(model: ClassroomModel) -> dict[str, Any] | None:
+    """The regional shares' 5-95% band over `BAND_RUNS` runs with posterior draws.
+
+    The runs use the model's settings (scenario, switches, sliders) with replication i's
+    posterior draw and seed i of `greatgame run` (root seed `ROOT_SEED`); a slider the
+    teacher moved wins over the draw for its attribute, as a swept parameter does. None
+    when no posterior is installed.
+
+    Returns:
+        {"quarters": labels of the simulated quarters, "low": (T, J), "high": (T, J),
+        "runs": BAND_RUNS, "posterior": the file}.
+    """
+    if posterior_for(model.scenario) is None:
+        return None
+    return _band(model.built.base.name, tuple(sorted(model_settings(model).items())))
+
+
+def model_settings(model: ClassroomModel) -> dict[str, Any]:
+    """The values in force that make the model (switches and sliders), for caching."""
+    return dict(model.built.values)
+
+
+@functools.lru_cache(maxsize=8)
+def _band(scenario: str, settings: tuple) -> dict[str, Any]:
+    built = build(scenario, dict(settings))
+    unc = posterior_for(built.scenario)
+    sets = unc.parameter_sets(BAND_RUNS, ROOT_SEED)
+    war = _war_effect(built.scenario)
+    loss = next((c.default for c in controls(built.base) if c.key == RUSSIA_LOSS), None)
+    if war is not None and built.values.get(RUSSIA_LOSS) != loss:
+        moved = f"events.{WAR_EVENT}.effects[{war[1]}].value"  # the teacher's war slider wins
+        sets = [{k: v for k, v in p.items() if k != moved} for p in sets]
+    scns = replicate(built.scenario, sets, built.changed, source=unc.path)
+    out = simulate_runs(scns, derive_seeds(ROOT_SEED, BAND_RUNS), engine="ensemble",
+                        record=("shares",))
+    low, high = np.quantile(out.arrays["region_influence"], [0.05, 0.95], axis=0)
+    return {"quarters": list(out.quarters), "low": low, "high": high, "runs": BAND_RUNS,
+            "posterior": unc.path}
 
 
 # --------------------------------------------------------------------------- the log

@@ -5,7 +5,11 @@ Mesa's Reset / ▶ / Step (`mesa.visualization.solara_viz.ModelController`) with
 a step size in plain words, a download of the run's shares, the scenario picker, the run
 (seed), a switch per event and the sliders (declared by `sim.app.classroom.controls` from the
 vocabulary). The quarter shows in large type in the app bar; four tiles fill the window:
-regional shares, a map coloured by leading power, shares by state, and the log.
+regional shares, a map coloured by leading power, shares by state, and the log. When a
+posterior is installed for the world, a switch shows the band of parameter uncertainty
+behind the regional chart (`sim.app.classroom.posterior_band`: a small batch of runs with
+posterior draws on the ensemble engine, once per settings); otherwise the switch is
+disabled and a note says why.
 
 Built on Mesa's ModelController rather than the whole SolaraViz because SolaraViz's own
 inputs round a slider's first value to the slider's grid (so Reset with nothing touched
@@ -34,10 +38,12 @@ from sim.app.classroom import (
     N_RUNS,
     ClassroomModel,
     Control,
+    band_note,
     controls,
     event_label,
     event_switches,
     initial_settings,
+    posterior_band,
     scenario_names,
     shipped,
     slider_stops,
@@ -137,11 +143,16 @@ def ghost(model: ClassroomModel) -> dict | None:
     return unchanged_history(model.built.base.name, model.replication)
 
 
-def region_svg(model: ClassroomModel, unchanged: dict | None = None) -> str:
-    """The regional chart of `model` now, with the unchanged scenario as a ghost if given."""
+def region_svg(model: ClassroomModel, unchanged: dict | None = None,
+               band: dict | None = None) -> str:
+    """The regional chart of `model` now.
+
+    With the unchanged scenario as a ghost and the posterior band (`posterior_band`)
+    behind the lines, when given.
+    """
     w = model.world
     return charts.region_chart(model.history(), w.partners, _period(model), model.quarter_label,
-                               model.quarters_done, _marks(model), unchanged)
+                               model.quarters_done, _marks(model), unchanged, band)
 
 
 def states_svg(model: ClassroomModel, unchanged: dict | None = None) -> str:
@@ -170,14 +181,20 @@ def region_summary(model: ClassroomModel) -> str:
 # --------------------------------------------------------------------------- tiles
 
 @solara.component
-def Chart(model: ClassroomModel, draw: Callable[..., str], tick: int, with_ghost: bool = True):
-    """One chart tile, redrawn when the model steps (and only then).
+def Chart(model: ClassroomModel, draw: Callable[..., str], tick: int, with_ghost: bool = True,
+          band: dict | None = None):
+    """One chart tile, redrawn when the model steps (and only then) or its band changes.
 
     `tick` (Mesa's update counter) changes on every Step, so the tile renders again.
     """
     unchanged = solara.use_memo(lambda: ghost(model) if with_ghost else None, [model])
-    svg = solara.use_memo(lambda: draw(model, unchanged) if with_ghost else draw(model),
-                          [model, model.quarters_done])
+
+    def svg_now() -> str:
+        if not with_ghost:
+            return draw(model)
+        return draw(model, unchanged, band) if band is not None else draw(model, unchanged)
+
+    svg = solara.use_memo(svg_now, [model, model.quarters_done, band is not None])
     solara.HTML(tag="div", unsafe_innerHTML=svg, classes=["gg-tile"])
 
 
@@ -227,7 +244,7 @@ def QuarterBadge(model: ClassroomModel, tick: int = 0):
 
 
 @solara.component
-def Live(model: ClassroomModel, side: solara.Reactive[bool]):
+def Live(model: ClassroomModel, side: solara.Reactive[bool], band_on: bool = False):
     """Everything a Step changes: the bar with the quarter, and the four tiles.
 
     The one component that listens to Mesa's update counter, so a Step is one render pass
@@ -241,14 +258,20 @@ def Live(model: ClassroomModel, side: solara.Reactive[bool]):
             solara.HTML(tag="div", unsafe_innerHTML=html.escape(TITLE), classes=["gg-title"])
             QuarterBadge(model, tick)
         with solara.Div(classes=["gg-main"]):
-            Tiles(model, tick)
+            Tiles(model, tick, band_on)
 
 
 @solara.component
-def Tiles(model: ClassroomModel, tick: int = 0):
-    """The four tiles, filling the window below the app bar."""
+def Tiles(model: ClassroomModel, tick: int = 0, band_on: bool = False):
+    """The four tiles, filling the window below the app bar.
+
+    With `band_on`, the regional chart shows the posterior band, computed once per model
+    (a fraction of a second, cached by settings) and not again on each Step.
+    """
+    band = solara.use_memo(lambda: posterior_band(model) if band_on else None,
+                           [model, band_on])
     with solara.Div(classes=["gg-grid"]):
-        Chart(model, region_svg, tick)
+        Chart(model, region_svg, tick, band=band)
         Chart(model, map_svg, tick, with_ghost=False)
         Chart(model, states_svg, tick)
         LogPanel(model, tick)
@@ -304,6 +327,21 @@ def SliderGroup(title: str, group: list[Control], values: dict, setter: Callable
 
 
 @solara.component
+def UncertaintySwitch(model: ClassroomModel, band_on: solara.Reactive[bool]):
+    """The switch for the posterior band, disabled with a note when there is no posterior."""
+    note = band_note(model)
+    with solara.Card("Parameter uncertainty"):
+        solara.Checkbox(label="Show the band of parameter uncertainty",
+                        value=band_on.value and note is None, disabled=note is not None,
+                        on_value=band_on.set)
+        text = note or (
+            "The shaded band: 5–95% of the regional shares over a batch of runs with these "
+            "settings, each with its own parameter values drawn from the calibrated posterior. "
+            "It shows how much the result depends on parameters history cannot pin down.")
+        solara.HTML(tag="div", unsafe_innerHTML=html.escape(text), classes=["gg-help"])
+
+
+@solara.component
 def Pending(model: ClassroomModel, settings: dict, applied: dict):
     """A note when the controls differ from what the model runs: press Reset to apply."""
     if settings == applied:
@@ -338,6 +376,7 @@ def Page():
     per_step = solara.use_reactive(1)
     threads = solara.use_reactive(False)
     side = solara.use_reactive(True)
+    band_on = solara.use_reactive(False)
     m = model.value
     applied = solara.use_memo(lambda: dict(settings.value), [m])
     solara.Title("Great Game classroom")
@@ -373,8 +412,9 @@ def Page():
                     "Changes apply when you press <b>Reset</b>. Dashed lines on the charts "
                     "show the scenario unchanged, with the same random run."),
                     classes=["gg-help"])
+            UncertaintySwitch(m, band_on)
             ScenarioControls(settings).key(settings.value["scenario"])
-        Live(m, side)
+        Live(m, side, band_on.value and band_note(m) is None)
 
 
 CSS = """

@@ -76,6 +76,42 @@ def quarter(text: str) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- uncertainty
+
+def add_uncertainty_options(p: argparse.ArgumentParser) -> None:
+    """Add `--uncertainty posterior|none` and `--posterior FILE` to a command's parser."""
+    p.add_argument("--uncertainty", choices=("posterior", "none"), default=None,
+                   help="posterior: replication i runs parameter set i drawn from the "
+                        "calibrated posterior (the same in every scenario), so intervals "
+                        "cover model randomness and parameter uncertainty; none: the "
+                        "scenario's own values, intervals cover model randomness only "
+                        "(default: posterior when one is installed for the scenario's "
+                        "world, else none; see docs/uncertainty.md)")
+    p.add_argument("--posterior", metavar="FILE", default=None,
+                   help="draw parameters from this posterior file instead of the installed "
+                        "one (implies --uncertainty posterior)")
+
+
+def uncertainty_for(args: argparse.Namespace, scenarios):
+    """The `sim.runs.runner.Uncertainty` a command's options ask for, for these scenarios.
+
+    Raises:
+        InputError: see `sim.runs.runner.choose_uncertainty` (exit 2, one line).
+    """
+    from sim.runs.runner import choose_uncertainty
+
+    return choose_uncertainty(args.uncertainty, args.posterior,
+                              [s.world.name for s in scenarios])
+
+
+def uncertainty_args(u) -> list[str]:
+    """The options that ask for the same uncertainty again (for commands a report prints)."""
+    out = ["--uncertainty", u.mode]
+    if u.drawn:
+        out += ["--posterior", str(Path(u.path).resolve())]
+    return out
+
+
 # --------------------------------------------------------------------------- progress, files
 
 def progress(total: int, desc: str, unit: str = "run"):

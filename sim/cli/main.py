@@ -24,11 +24,14 @@ from sim.cli.common import (
     EXIT_FAIL,
     EXIT_INPUT,
     EXIT_OK,
+    add_uncertainty_options,
     err,
     positive_int,
     progress,
     quarter,
     seed,
+    uncertainty_args,
+    uncertainty_for,
     year,
 )
 from sim.errors import InputError
@@ -114,13 +117,16 @@ def _check_size(runs: int, quarters: int, what: str = "-n") -> None:
     store.check_result_size(runs, quarters, what)
 
 
-def _run(scenario, replications: int, seed: int):
-    from sim.runs.runner import derive_seeds, run_batch
+def _run(scenario, replications: int, seed: int, uncertainty=None):
+    from sim.runs.runner import Uncertainty, check_draws, derive_seeds, run_batch
 
+    unc = uncertainty or Uncertainty()
     seeds = derive_seeds(seed, replications)
+    sets = check_draws([scenario], unc, replications, seed)  # before anything runs
     started = _now()
     with progress(replications, scenario.name) as bar:
-        result = run_batch(scenario, seeds, progress=bar.update)
+        result = run_batch(scenario, seeds, progress=bar.update,
+                           parameters=sets if unc.drawn else None)
     return result, seeds, started, _now()
 
 
@@ -130,18 +136,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`greatgame run`: run a scenario, write results, print the summary."""
     from sim.analysis import bands as analysis
     from sim.runs import store as io
+    from sim.runs.runner import applicable, skipped_keys
 
     scenario = _load(args.scenario, args.end)
+    unc = uncertainty_for(args, [scenario])
     out = Path(args.out) if args.out else Path("results") / scenario.name
     _check_out(out)
     _check_size(args.replications, scenario.n_quarters)
-    result, seeds, started, finished = _run(scenario, args.replications, args.seed)
+    result, seeds, started, finished = _run(scenario, args.replications, args.seed, unc)
     from sim.output.figures import run_figures
 
     summary = analysis.summarise(result.shares)
+    applied = ([applicable(scenario, p) for p in unc.parameter_sets(len(seeds), args.seed)]
+               if unc.drawn else None)
+    skipped = skipped_keys(scenario, unc.posterior.names) if unc.drawn else []
     io.write_run(out, scenario, result, seeds, started, finished, summary=summary,
                  figures=run_figures(result.shares, result.events), root_seed=args.seed,
-                 command=args.command_line)
+                 command=args.command_line,
+                 uncertainty=unc.record() | {"skipped": skipped}, parameters=applied)
     wide = analysis.wide_summary(summary)
     quarters = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in wide.columns[2:]))
     headers = ["power"] + [f"{q}  mean [5–95%]" for q in quarters]
@@ -153,8 +165,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{scenario.name}: share of regional influence, {n} run{'s' if n != 1 else ''}, "
           f"seed {args.seed}, {scenario.quarters()[0]}–{scenario.quarters()[-1]}")
     print(_table(headers, rows, right=[False] + [True] * len(quarters)))
+    print(_interval_line(unc, "bands"))
+    if skipped:
+        print(f"posterior keys {scenario.name} cannot take, skipped: {', '.join(skipped)}")
     print(f"results: {out}")
     return EXIT_OK
+
+
+def _interval_line(unc, what: str) -> str:
+    """Which kind of interval a command's output shows, in one line."""
+    if unc.drawn:
+        return (f"{what}: {unc.label}, from {unc.path} "
+                f"({unc.posterior.size} weighted draws)")
+    note = (" (a posterior is installed: --uncertainty posterior adds parameter uncertainty)"
+            if unc.posterior is not None else "")
+    return f"{what}: {unc.label}{note}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -288,10 +313,11 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
 
     from sim.output import report
     from sim.runs import gather
-    from sim.runs.runner import derive_seeds
+    from sim.runs.runner import check_draws, derive_seeds
 
     t0 = time.perf_counter()
     scenarios = [_load(n, args.end) for n in names]
+    unc = uncertainty_for(args, scenarios)
     _check_out(out)
     _check_size(args.replications * len(scenarios), max(s.n_quarters for s in scenarios))
     pairs = args.overtake or [("china", "russia")]
@@ -300,23 +326,29 @@ def _compare_job(args: argparse.Namespace, names: Sequence[str], out: Path) -> i
     except ValueError as e:
         raise InputError(None, str(e)) from None
     seeds = derive_seeds(args.seed, args.replications)
+    check_draws(scenarios, unc, len(seeds), args.seed)  # every draw fits, before anything runs
     started = _now()
     with progress(len(scenarios) * len(seeds), "runs") as bar:
         gathered = gather.gather(scenarios, seeds,
                                  results_root=None if args.no_reuse else args.results,
-                                 workers=args.workers, progress=bar.update, root_seed=args.seed)
+                                 workers=args.workers, progress=bar.update, root_seed=args.seed,
+                                 uncertainty=unc, counterpart=True)
     comparison = report.analyse(gathered, args.years, args.map_quarter, pairs,
-                                explain=functools.partial(gather.explain_shifts, gathered))
+                                explain=functools.partial(gather.explain_shifts, gathered),
+                                rerun_options=uncertainty_args(unc))
     path = report.write_report(out, comparison, command=args.command_line, started=started)
     n = len(seeds)
     print(f"{report.title_of(comparison)} ({n} run{'s' if n != 1 else ''} each, seed "
-          f"{args.seed}, common random numbers)")
+          f"{args.seed}, common random numbers"
+          f"{', posterior draws' if unc.drawn else ''})")
     for src in gathered.sources:
         print(f"  {src.describe()}")
     print("Summary:")
     for s in comparison.sentences:
         print(textwrap.fill(report.sentence_text(s), width=100, initial_indent="  - ",
                             subsequent_indent="    "))
+    print(textwrap.fill(report.widths_text(comparison), width=100, initial_indent="Intervals: ",
+                        subsequent_indent="  "))
     print(f"report: {path}")
     print(f"took {time.perf_counter() - t0:.1f} s")
     return EXIT_OK
@@ -342,17 +374,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """`greatgame explain`: why a state's tilt moved, term by term."""
     from sim.analysis import explain
     from sim.runs.gather import explain as explain_runs
-    from sim.runs.runner import derive_seeds
+    from sim.runs.runner import check_draws, derive_seeds
 
     scenario = _load(args.scenario)
+    unc = uncertainty_for(args, [scenario])
     _check_size(args.replications, scenario.n_quarters)
+    sets = check_draws([scenario], unc, args.replications, args.seed)  # before anything runs
     table = explain_runs(scenario, args.state, args.quarter,
                          derive_seeds(args.seed, args.replications),
-                         before=args.before, lag_quarters=args.lag)
+                         before=args.before, lag_quarters=args.lag,
+                         parameters=sets if unc.drawn else None)
     why = explain.reason(table, args.power)
     print(explain.describe(table))
     print()
     print(textwrap.fill(why, width=100))
+    if unc.drawn:
+        print(_interval_line(unc, "runs"))
     return EXIT_OK
 
 
@@ -387,6 +424,7 @@ def _report_options(p: argparse.ArgumentParser, replications: int, out_help: str
                    help="where to look for stored runs (DIR/<scenario>/ from `greatgame run` "
                         "with the same files, seeds, period and version are read, not rerun)")
     p.add_argument("--no-reuse", action="store_true", help="rerun everything")
+    add_uncertainty_options(p)
     p.set_defaults(end=None)
 
 
@@ -436,6 +474,7 @@ def _add_compare_parsers(sub, common, fmt) -> None:
     e.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S", help="root seed")
     e.add_argument("--power", metavar="POWER", default=None,
                    help="partner whose move the last line explains (default: the largest)")
+    add_uncertainty_options(e)
     e.set_defaults(func=cmd_explain)
 
 
@@ -490,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "previous result (replaced); other folders are refused")
     r.add_argument("--end", metavar="YYYYQn", default=None, type=quarter,
                    help="last quarter to simulate (default: the scenario's period end)")
+    add_uncertainty_options(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", formatter_class=fmt, parents=[common],

@@ -13,7 +13,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sim.cli.common import err, positive_int, progress_callback, save_figure, seed
+from sim.cli.common import (
+    add_uncertainty_options,
+    err,
+    positive_int,
+    progress_callback,
+    save_figure,
+    seed,
+    uncertainty_for,
+)
 from sim.errors import InputError
 from sim.runs.executors import EXECUTORS
 
@@ -75,17 +83,22 @@ def _locked(out: Path):
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a sweep file."""
+    from sim.runs.sweep import with_uncertainty
     from sim.scenario.sweepfile import load_sweep_file
 
     plan = load_sweep_file(args.sweep, replications=args.replications, seed=args.seed,
                            out=args.out)
+    unc = uncertainty_for(args, [plan.scenario(n) for n in plan.scenario_paths])
+    plan = with_uncertainty(plan, unc)
     out = Path(plan.out)
     started = time.time()
     cost = _check_request(plan, out, args)
+    draws = (f"; replication r runs posterior draw r from {unc.path} (a swept parameter "
+             "wins over its draw)" if unc.drawn else "; no posterior draws")
     print(f"sweep {plan.name}: {len(plan.scenario_paths)} scenario(s) x {len(plan.points)} "
           f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
-          f"executor {args.executor}, engine {args.engine}; all runs need {cost.describe()}",
-          file=sys.stderr)
+          f"executor {args.executor}, engine {args.engine}{draws}; all runs need "
+          f"{cost.describe()}", file=sys.stderr)
     with _locked(out):
         return _sweep_locked(plan, out, args, started)
 
@@ -133,6 +146,7 @@ def _sweep_locked(plan, out: Path, args, started: float) -> int:
             print(f"  run {r['run_id']} {r['scenario']} point {r['point']} seed {r['seed']} "
                   f"{r['params']}: {r['error']}")
     _print_summary(summary, list(plan.parameters))
+    print(f"bands (5-95% over replications): {plan.uncertainty.get('interval')}")
     print(f"results: {out}  (read with sim.load_sweep({str(out)!r}))")
     return 1 if failed else 0
 
@@ -242,6 +256,7 @@ def add_parsers(sub, common, fmt) -> None:
     s.add_argument("--seed", type=seed, default=None, metavar="S",
                    help="root seed (default: the file's)")
     executor_args(s)
+    add_uncertainty_options(s)
     s.set_defaults(func=cmd_sweep)
 
     a = sub.add_parser("sensitivity", formatter_class=fmt, parents=[common],

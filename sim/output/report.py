@@ -10,6 +10,11 @@ per-run shares as Parquet and a manifest.
 
 Numbers and sentences are made in `sim.output.report_text`: the CSV tables hold the rounded
 values the HTML shows, and every number of the summary sentences is taken from a CSV row.
+
+Every report says which kind of interval it shows (model randomness only, or model
+randomness and parameter uncertainty from posterior draws: `sim.runs.runner.Uncertainty`)
+and, when the gathered runs come with their counterpart in the other mode, how wide the
+headline intervals are in both (`interval_widths.csv`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import io as _io
 import json
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +43,9 @@ from sim.output.report_text import (
     Sentence,
     display_explanations,
     display_tables,
+    fmt,
     overtaking_note,
+    round_value,
     sentence_text,
     shift_title,
     summary_sentences,
@@ -121,13 +129,19 @@ class Comparison:
     explanations: list[pd.DataFrame]
     sentences: list[Sentence]
     lag_quarters: int
+    widths: pd.DataFrame | None = None
+    """Mean interval width of the headline differences in each uncertainty mode available
+    (`interval_widths.csv`)."""
+    rerun_options: list[str] | None = None
+    """Options that ask a command for the same uncertainty (for the explain commands shown)."""
 
 
 def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | None = None,
             pairs: Sequence[tuple[str, str]] = (("china", "russia"),),
             confidence: float = C.CONFIDENCE, top_shifts: int = 4,
             lag_quarters: int = 4,
-            explain: Callable[[pd.DataFrame], list[pd.DataFrame]] | None = None) -> Comparison:
+            explain: Callable[[pd.DataFrame], list[pd.DataFrame]] | None = None,
+            rerun_options: Sequence[str] | None = None) -> Comparison:
     """Tables, explanations and summary of gathered runs (the first scenario is the reference).
 
     Args:
@@ -143,6 +157,8 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
         explain: Explain tables of the largest tilt shifts, given them (the caller's
             `sim.runs.gather.explain_shifts`, which reruns reused runs with traces); by
             default from the gathered traces, which cover the runs simulated now.
+        rerun_options: Options that ask `greatgame explain` for the same uncertainty
+            (shown in the reproduce commands).
 
     Raises:
         ValueError: a chosen map quarter is outside the compared period.
@@ -161,6 +177,11 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     tables["map_leaders"] = (tables["leaders"] if map_quarter in quarters
                              else C.leaders(shares, [map_quarter], reference))
     display = display_tables(tables)
+    unc = g.uncertainty
+    for name in ("shares", "differences"):
+        display[name]["interval"] = INTERVAL_CODES[unc.mode]
+    widths = interval_widths(g, tables["differences"], reference, quarters[-1], confidence)
+    display["interval_widths"] = widths
     start = quarter_range(common[0], common[-1])
     since = start[min(lag_quarters, len(start) - 1)]
     shifts = C.tilt_shifts(g.result.metrics, lag_quarters, top_shifts, since=since)
@@ -168,9 +189,69 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
                     [E.explain_shift(g.traces, r) for r in shifts.itertuples()])
     sh, ex = display_explanations(shifts, explanations)
     display["tilt_shifts"], display["explanations"] = sh, ex
-    sentences = summary_sentences(tables, display, quarters, confidence)
+    sentences = summary_sentences(tables, display, quarters, confidence,
+                                  uncertainty=unc.mode)
     return Comparison(g, reference, tables, display, quarters, map_quarter, list(pairs),
-                      confidence, shifts, explanations, sentences, lag_quarters)
+                      confidence, shifts, explanations, sentences, lag_quarters, widths,
+                      list(rerun_options or []))
+
+
+INTERVAL_CODES = {"none": "randomness", "posterior": "randomness+posterior"}
+"""The `interval` column of shares.csv and differences.csv: what the intervals cover."""
+
+
+def interval_widths(g: Gathered, diffs: pd.DataFrame, reference: str, quarter: str,
+                    confidence: float = C.CONFIDENCE) -> pd.DataFrame:
+    """The mean interval width of the headline differences, in each mode the runs allow.
+
+    The headline differences are each power's regional difference from the reference in
+    the headline quarter (`sim.analysis.paired.headline_width`). The first row is the
+    report's own runs; a second row, when the gathered runs carry their counterpart in the
+    other uncertainty mode (same seeds), gives the width in that mode.
+
+    Returns:
+        Rows uncertainty (`none` or `posterior`), interval (what it covers), shown (True
+        for the report's own intervals), runs (where the runs came from), quarter,
+        n_differences, mean_width_pp (rounded as shown).
+    """
+    unc = g.uncertainty
+    rows = []
+    width, n = C.headline_width(diffs, quarter)
+    rows.append({"uncertainty": unc.mode, "interval": unc.label, "shown": True,
+                 "runs": "the runs of this report", "quarter": quarter, "n_differences": n,
+                 "mean_width_pp": width * 100})
+    other = unc.other()
+    if g.counterpart is not None and other is not None:
+        twin = g.counterpart[g.counterpart["quarter"] == quarter]
+        d = C.paired_differences(twin, reference, confidence)
+        width, n = C.headline_width(d, quarter)
+        rows.append({"uncertainty": other.mode, "interval": other.label, "shown": False,
+                     "runs": "the same seeds in the other mode, on the ensemble engine",
+                     "quarter": quarter, "n_differences": n, "mean_width_pp": width * 100})
+    frame = pd.DataFrame(rows)
+    frame["n_differences"] = frame["n_differences"].astype("Int64")
+    frame["mean_width_pp"] = [round_value(v, "mean_width_pp") for v in frame["mean_width_pp"]]
+    return frame
+
+
+def widths_text(c: Comparison) -> str:
+    """One paragraph for the terminal: which intervals the report shows and how wide."""
+    w = c.widths
+    if w is None or w.empty:
+        return c.gathered.uncertainty.label
+    own = w.iloc[0]
+    text = (f"{c.confidence:.0%} CI over {len(c.gathered.seeds)} paired runs, "
+            f"{own['interval']}; the headline differences ({own['n_differences']} regional "
+            f"differences in {own['quarter']}) are on average "
+            f"{fmt(own['mean_width_pp'], 'mean_width_pp')} points wide")
+    if len(w) > 1:
+        other = w.iloc[1]
+        text += (f", {fmt(other['mean_width_pp'], 'mean_width_pp')} points with "
+                 f"{other['interval']}")
+    elif c.gathered.uncertainty.posterior is None:
+        text += " (no posterior is installed for this world, so parameter uncertainty is " \
+                "not shown)"
+    return text + "."
 
 
 # --------------------------------------------------------------------------- charts
@@ -382,8 +463,31 @@ def _explain_html(c: Comparison) -> list[dict]:
             "command": (f"greatgame explain {names[s.scenario]} {s.state} {s.quarter} "
                         f"--before {s.quarter_before} --replications {len(c.gathered.seeds)}"
                         + (f" --seed {c.gathered.root_seed}"
-                           if c.gathered.root_seed is not None else "")),
+                           if c.gathered.root_seed is not None else "")
+                        + "".join(f" {shlex.quote(o)}" for o in c.rerun_options or [])),
         })
+    return out
+
+
+def _uncertainty_html(c: Comparison) -> dict[str, Any]:
+    """What the methods note says about the intervals, numbers as CSV-row spans."""
+    u = c.gathered.uncertainty
+    out: dict[str, Any] = {"mode": u.mode, "label": u.label, "widths": {},
+                           "known": u.posterior is not None,
+                           "skipped": [(s.label, ", ".join(s.skipped))
+                                       for s in c.gathered.sources if s.skipped],
+                           "masked": [(s.label, ", ".join(s.masked))
+                                      for s in c.gathered.sources if s.masked]}
+    if u.drawn:
+        post = u.posterior
+        out |= {"path": post.path, "sha256": (u.sha256 or "")[:12],
+                "names": ", ".join(post.names), "draws": post.size,
+                "effective": f"{post.effective_size():.0f}"}
+    w = c.widths
+    for i, row in (w.iterrows() if w is not None else []):
+        out["widths"][row["uncertainty"]] = {
+            col: _cell("interval_widths", w, i, col)
+            for col in ("mean_width_pp", "n_differences", "quarter")}
     return out
 
 
@@ -405,6 +509,7 @@ def render_html(c: Comparison, svgs: dict[str, bytes], meta: dict[str, Any]) -> 
     missing = {"overtaking": overtaking_note(c.display["overtaking"], p, r)} \
         if "overtaking" not in svgs else {}
     return _env().get_template("report.html.j2").render(
+        uncertainty=_uncertainty_html(c),
         missing=missing, chart_titles=CHARTS,
         title=meta["title"], meta=meta, scenarios=scenarios, charts=charts,
         summary=[Markup(_sentence_html(s)) for s in c.sentences],
@@ -417,13 +522,20 @@ def render_html(c: Comparison, svgs: dict[str, bytes], meta: dict[str, Any]) -> 
 # --------------------------------------------------------------------------- writing
 
 def runs_table(g: Gathered) -> pd.DataFrame:
-    """One row per scenario and replication: its seed and where the run came from."""
+    """One row per scenario and replication: its seed and where the run came from.
+
+    With posterior draws, also a column per posterior parameter holding the value the run
+    used (empty where the scenario cannot take the key).
+    """
+    names = list(g.uncertainty.posterior.names) if g.uncertainty.drawn else []
     rows = []
     for s in g.sources:
         for i, seed in enumerate(g.seeds):
             src = f"read from {s.reused_from}" if i in set(s.reused) else "ran"
+            params = s.parameters[i] if i < len(s.parameters) else {}
             rows.append({"scenario": s.label, "scenario_name": s.scenario.name,
-                         "replication": i, "seed": seed, "source": src})
+                         "replication": i, "seed": seed, "source": src}
+                        | {k: params.get(k, np.nan) for k in names})
     return pd.DataFrame(rows)
 
 
@@ -492,10 +604,16 @@ def write_report(out_dir: str | Path, c: Comparison, *, command: str | None = No
             "reference": c.reference,
             "scenarios": [sio.scenario_record(s.scenario) | {
                 "label": s.label, "reused_replications": s.reused,
-                "reused_from": s.reused_from} for s in g.sources],
+                "reused_from": s.reused_from, "skipped_posterior_keys": s.skipped,
+                "changes_replaced_by_draws": s.masked}
+                for s in g.sources],
             "root_seed": g.root_seed,
             "replications": len(g.seeds),
-            "seeds": [{"replication": i, "seed": s} for i, s in enumerate(g.seeds)],
+            "uncertainty": g.uncertainty.record(),
+            "seeds": sio.seed_records(g.seeds, g.uncertainty.parameter_sets(
+                len(g.seeds), g.root_seed) if g.uncertainty.drawn else None),
+            "interval_widths": (c.widths.astype(object).where(c.widths.notna(), None)
+                                .to_dict("records") if c.widths is not None else []),
             "confidence": c.confidence,
             "quarters": c.quarters,
             "map_quarter": c.map_quarter,

@@ -28,6 +28,7 @@ DECIMALS: dict[str, int] = {
     "runs_pct": 0, "leader_share_pct": 1, "runner_up_share_pct": 1, "margin_pp": 1,
     "runs_led_pct": 0, "tilt_before_pct": 1, "tilt_after_pct": 1, "tilt_change_pp": 1,
     "n": 0, "n_runs": 0, "n_overtake": 0, "ahead_at_start": 0, "ahead_at_end": 0,
+    "n_differences": 0, "mean_width_pp": 2, "n_draws": 0, "effective_draws": 1,
 }
 """Decimals of each displayed number column; score terms (`*_before`, ...) have 3."""
 
@@ -212,6 +213,14 @@ def _difference_sentence(row: int, r: pd.Series, shares: pd.DataFrame,
     where = "regional share" if r["area"] == REGION else f"share in {plots.area_label(r['area'])}"
     a = share_rows[(r["scenario"], r["area"], r["power"], r["quarter"])]
     b = share_rows[(r["reference"], r["area"], r["power"], r["quarter"])]
+    if not bool(r["distinct"]):  # the interval includes zero: no clear difference
+        return [f"Under {r['scenario']}, no clear difference in {who} {where} in ",
+                Num("differences", row, "quarter", r["quarter"]),
+                f" from {r['reference']} ({confidence:.0%} CI ",
+                Num("differences", row, "diff_ci_low_pp", r["diff_ci_low_pp"]), " to ",
+                Num("differences", row, "diff_ci_high_pp", r["diff_ci_high_pp"]),
+                " points; ", Num("shares", a, "share_pct", shares.at[a, "share_pct"]),
+                "% against ", Num("shares", b, "share_pct", shares.at[b, "share_pct"]), "%)."]
     lo, hi = ("diff_ci_low_pp", "diff_ci_high_pp") if r[d] > 0 else (
         "diff_ci_high_pp", "diff_ci_low_pp")
     return [f"Under {r['scenario']}, {who} {where} in ",
@@ -312,12 +321,31 @@ def _headline_sentence(row: int, r: pd.Series) -> Sentence:
             "% of runs."]
 
 
+def _worth_saying(r: pd.Series) -> bool:
+    """A difference row with something to say: a clear difference, or a visible interval."""
+    return bool(r["distinct"]) or any(
+        r[c] != 0 for c in ("diff_pp", "diff_ci_low_pp", "diff_ci_high_pp"))
+
+
+INTERVAL_SENTENCES = {
+    "none": "Every interval here covers model randomness only: each run uses the scenarios' "
+            "own parameter values, so uncertainty in those values is not included.",
+    "posterior": "Every interval here covers model randomness and parameter uncertainty "
+                 "(posterior draws): each replication runs its own parameter set drawn from "
+                 "the calibrated posterior, the same one in every scenario.",
+}
+"""The summary's last sentence: which kind of interval it speaks of."""
+
+
 def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.DataFrame],
                       quarters: Sequence[str], confidence: float = C.CONFIDENCE,
-                      max_leader: int = 6) -> list[Sentence]:
+                      max_leader: int = 6, uncertainty: str = "none") -> list[Sentence]:
     """Plain-language sentences on the largest differences, overtaking and leaders.
 
-    Every number is a `Num` pointing at a row of a display (CSV) table.
+    Every number is a `Num` pointing at a row of a display (CSV) table. A difference whose
+    interval includes zero is worded as "no clear difference", with its interval; the last
+    sentence says which kind of interval the summary speaks of (`uncertainty`: `none` or
+    `posterior`, as in `INTERVAL_SENTENCES`).
     """
     out: list[Sentence] = []
     lead = display["leaders"]
@@ -328,18 +356,18 @@ def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.Dat
     shares = display["shares"]
     share_rows = {(r.scenario, r.area, r.power, r.quarter): i
                   for i, r in enumerate(shares.itertuples())}
-    picks = C.largest_differences(tables["differences"], quarters)
+    picks = C.largest_differences(tables["differences"], quarters, distinct_only=False)
     diffs = display["differences"]
     scenarios = list(dict.fromkeys(diffs["scenario"]))
     for name in scenarios:
-        rows = picks[picks["scenario"] == name]
-        if rows.empty:
+        rows = [int(i) for i in picks.loc[picks["scenario"] == name, "row"]
+                if _worth_saying(diffs.loc[int(i)])]
+        if not rows:  # nothing to tell apart (e.g. a scenario compared with itself)
             out.append([f"Under {name}, no share differs from the reference's at the chosen "
                         f"years beyond the play of chance (every {confidence:.0%} interval "
                         "includes zero)."])
-        for i in rows["row"]:
-            out.append(_difference_sentence(int(i), diffs.loc[int(i)], shares, share_rows,
-                                            confidence))
+        for i in rows:
+            out.append(_difference_sentence(i, diffs.loc[i], shares, share_rows, confidence))
     over = display["overtaking"]
     first_pair = over[["power", "rival"]].drop_duplicates().head(1)
     if len(first_pair):
@@ -366,6 +394,7 @@ def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.Dat
             elif bool(r["changed"]):
                 out.append(_leader_change_sentence(int(i), r))
                 n += 1
+    out.append([INTERVAL_SENTENCES[uncertainty]])
     return out
 
 

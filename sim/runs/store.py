@@ -278,10 +278,27 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def seed_records(seeds: Sequence[int],
+                 parameters: Sequence[Mapping[str, float]] | None = None) -> list[dict]:
+    """Each replication's seed and, with posterior draws, the parameter set it ran with."""
+    out = [{"replication": i, "seed": int(s)} for i, s in enumerate(seeds)]
+    if parameters is not None:
+        for rec, params in zip(out, parameters, strict=True):
+            rec["parameters"] = {k: float(v) for k, v in params.items()}
+    return out
+
+
 def manifest(scenario: Scenario, seeds: Sequence[int], started: datetime, finished: datetime,
              *, root_seed: int | None = None, command: str | None = None,
-             files: Sequence[str] = (), extra: Mapping[str, Any] | None = None) -> dict:
-    """Everything needed to reproduce a result folder, as a JSON-ready dict."""
+             files: Sequence[str] = (), extra: Mapping[str, Any] | None = None,
+             uncertainty: Mapping[str, Any] | None = None,
+             parameters: Sequence[Mapping[str, float]] | None = None) -> dict:
+    """Everything needed to reproduce a result folder, as a JSON-ready dict.
+
+    `uncertainty` is `sim.runs.runner.Uncertainty.record()` (default: no posterior draws);
+    `parameters` the parameter set each replication ran with (posterior draws, the keys
+    the scenario took), recorded with its seed: stored runs are reused only when both match.
+    """
     out = {
         "environment": environment(),
         "command": command if command is not None else shlex.join(sys.argv),
@@ -291,7 +308,9 @@ def manifest(scenario: Scenario, seeds: Sequence[int], started: datetime, finish
         "scenario": scenario_record(scenario),
         "root_seed": root_seed,
         "replications": len(seeds),
-        "seeds": [{"replication": i, "seed": int(s)} for i, s in enumerate(seeds)],
+        "uncertainty": dict(uncertainty) if uncertainty is not None else {
+            "mode": "none", "interval": "model randomness only", "posterior": None},
+        "seeds": seed_records(seeds, parameters),
         "executor": "serial",
         "files": sorted(files),
     }
@@ -309,7 +328,9 @@ def _write_json(path: Path, data: Mapping) -> None:
 def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds: Sequence[int],
               started: datetime, finished: datetime, extra: Mapping[str, Any] | None = None,
               *, summary: pd.DataFrame, figures: Mapping[str, Figure] | None = None,
-              root_seed: int | None = None, command: str | None = None) -> Path:
+              root_seed: int | None = None, command: str | None = None,
+              uncertainty: Mapping[str, Any] | None = None,
+              parameters: Sequence[Mapping[str, float]] | None = None) -> Path:
     """Write a run's results, summary, manifest and charts into `out_dir`, all or nothing.
 
     Args:
@@ -324,6 +345,9 @@ def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds:
         extra: More manifest entries (they never replace the standard ones).
         root_seed: The seed the replication seeds were derived from.
         command: The command line (default: this process's).
+        uncertainty: Whether the runs drew their parameters from a posterior (see
+            `manifest`).
+        parameters: The parameter set each replication ran with.
 
     Returns:
         The result folder.
@@ -335,7 +359,8 @@ def write_run(out_dir: str | Path, scenario: Scenario, result: RunResult, seeds:
         result.events.to_csv(tmp / EVENTS, index=False)
         summary.to_csv(tmp / SUMMARY, index=False)
         _finish(tmp, figures, manifest(scenario, seeds, started, finished, root_seed=root_seed,
-                                       command=command, extra=extra))
+                                       command=command, extra=extra, uncertainty=uncertainty,
+                                       parameters=parameters))
     return out
 
 

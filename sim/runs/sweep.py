@@ -45,7 +45,7 @@ from sim.runs.executors import (
     check_scheduler,
     make_executor,
 )
-from sim.runs.runner import ENGINES
+from sim.runs.runner import ENGINES, Uncertainty, replicate, skipped_keys
 from sim.runs.sweep_cost import check_size, default_chunk
 from sim.runs.sweep_worker import (
     META_KEY,
@@ -228,6 +228,48 @@ class SweepOutcome:
     """Things the user should know (workers capped, unreadable parts set aside)."""
 
 
+# --------------------------------------------------------------------------- posterior draws
+
+DRAWS_LISTED = 1000
+"""Sweeps with at most this many replications list each one's parameter set in the manifest."""
+
+
+def with_uncertainty(plan: SweepPlan, uncertainty: Uncertainty) -> SweepPlan:
+    """The plan with posterior draws (or without), checked against every scenario.
+
+    Replication r runs row r of `Posterior.sample(replications, root_seed)` at every point
+    and in every scenario, with the seed it has without draws; a swept parameter wins over
+    the draw for the same attribute (it is applied after it); keys naming an event a
+    scenario lacks are skipped for that scenario. The mode and the posterior's hash are
+    part of the sweep's identity, so a sweep folder never mixes runs with and without
+    draws (or from two posteriors).
+
+    Raises:
+        InputError: a drawn key or value does not fit a scenario (before anything runs).
+    """
+    from dataclasses import replace
+
+    if not uncertainty.drawn:
+        return replace(plan, uncertainty={"mode": "none", "interval": uncertainty.label},
+                       draw_names=(), draw_values=None)
+    post = uncertainty.posterior
+    values = post.sample(plan.replications, plan.root_seed)
+    unique = [dict(zip(post.names, map(float, row), strict=True))
+              for row in np.unique(values, axis=0)]
+    skipped = {}
+    for name in plan.scenario_paths:
+        scn = plan.scenario(name)
+        replicate(scn, unique, source=post.path)  # every draw fits, before anything runs
+        skipped[name] = skipped_keys(scn, post.names)
+    swept = sorted(set(plan.parameters) & set(post.names))
+    record = uncertainty.record() | {
+        "skipped": skipped, "swept_over_drawn": swept,
+        "combination": "replication r runs posterior draw r at every point and in every "
+                       "scenario; the point's own parameter values are applied after the "
+                       "draw, so a swept parameter wins over the draw for the same key"}
+    return replace(plan, uncertainty=record, draw_names=tuple(post.names), draw_values=values)
+
+
 # --------------------------------------------------------------------------- running
 
 def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
@@ -243,9 +285,20 @@ def check_folder(plan: SweepPlan, out: Path, resume: bool) -> None:
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old.get("identity_hash") != plan.identity_hash():
+            drawn = {"mode": "none"} | old.get("identity", {}).get("uncertainty", {})
+            now = {"mode": "none"} | plan.identity().get("uncertainty", {})
+            why = ("runs with posterior draws" if drawn["mode"] == "posterior" else
+                   "runs without posterior draws")
+            if drawn != now:
+                hint = (f"; it holds {why}: pass --uncertainty {drawn['mode']}"
+                        + (" with the same --posterior file" if drawn["mode"] == "posterior"
+                           else ""))
+            else:
+                hint = ""
             raise InputError(None,
                 f"{out}: holds a different sweep ({old.get('name')!r}, another design, "
-                "seeds or scenario files); choose another --out or delete it")
+                f"seeds, scenario files or posterior draws){hint}; choose another --out or "
+                "delete it")
         if not resume and done_records(out):
             raise InputError(None,
                 f"{out}: already holds results of this sweep; add --resume to finish it, "
@@ -385,8 +438,11 @@ def _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume, en
 
     def task(chunk, local: bool):
         points = {p: plan.points[p] for p in sorted({r.point for r in chunk})}
+        draws = ({r: plan.draw(r) for r in sorted({s.replication for s in chunk})}
+                 if plan.draw_values is not None else None)
         return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, points,
-                         plan.outcomes, chunk, engine, str(out.resolve()) if local else None)
+                         plan.outcomes, chunk, engine, str(out.resolve()) if local else None,
+                         draws)
 
     size = plan.chunk_size or default_chunk(engine, total - n_before, n_workers)
     n_chunks = -(-(total - n_before) // size)

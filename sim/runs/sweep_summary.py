@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sim.runs.sweep import SweepOutcome, catalogue, done_records, load_sweep
+from sim.runs.sweep import DRAWS_LISTED, SweepOutcome, catalogue, done_records, load_sweep
 from sim.scenario.sweepfile import SweepPlan
 
 
@@ -216,6 +216,11 @@ def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: f
         "root_seed": plan.root_seed,
         "seed_rule": "SeedSequence(root_seed, spawn_key=(point, replication)); the same "
                      "seed for a replication in every scenario",
+        "uncertainty": plan.uncertainty,
+        "draws": ([{"replication": r, "parameters": plan.draw(r)}
+                   for r in range(plan.replications)]
+                  if plan.draw_values is not None and plan.replications <= DRAWS_LISTED
+                  else None),
         "runs_total": plan.n_runs,
         "runs_done": len(recs),
         "runs_failed": len(failed),

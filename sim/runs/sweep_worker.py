@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.runs.executors import parent_alive
-from sim.runs.runner import Simulated, simulate
+from sim.runs.runner import Simulated, replicate, simulate
 from sim.scenario.sweepfile import Outcomes, RunSpec
 from sim.world.vocabulary import CHANNELS
 
@@ -50,6 +50,9 @@ class ChunkTask:
     runs: tuple[RunSpec, ...]
     engine: str = "mesa"
     out: str | None = None  # if set, the worker writes the chunk's part into this folder
+    draws: Mapping[int, dict[str, float]] | None = None
+    """Posterior parameter sets by replication (None: no draws); the point's own values
+    are applied after the draw, so a swept parameter wins (`sim.runs.runner.replicate`)."""
 
 
 
@@ -175,15 +178,15 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
             record(spec, "ok", each)
 
     groups: dict[str, list[tuple[RunSpec, Any]]] = {}
-    variants: dict[tuple[str, int], Any] = {}  # replications of a point share a scenario
-    for spec in task.runs:
+    variants: dict[tuple[str, int, int], Any] = {}  # without draws, a point's replications
+    for spec in task.runs:                          # share a scenario
         t0 = time.perf_counter()
         try:
-            key = (spec.scenario, spec.point)
+            draw = task.draws[spec.replication] if task.draws is not None else {}
+            key = (spec.scenario, spec.point, spec.replication if draw else -1)
             if key not in variants:
                 scn = load_cached(task.scenario_paths[spec.scenario], task.end)
-                values = task.points[spec.point]
-                variants[key] = scn.with_overrides(values) if values else scn
+                variants[key] = replicate(scn, [draw], fixed=task.points[spec.point])[0]
             groups.setdefault(spec.scenario, []).append((spec, variants[key]))
         except Exception as e:  # noqa: BLE001 - one bad run must not stop the sweep
             record(spec, "failed", time.perf_counter() - t0, e)

@@ -243,6 +243,20 @@ class SweepPlan:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     seed_by_point: bool = True
     """False: every point uses the same seeds (common random numbers across points)."""
+    uncertainty: dict[str, Any] = field(default_factory=lambda: {"mode": "none"})
+    """Posterior draws or not (`sim.runs.runner.Uncertainty.record()`); set by
+    `sim.runs.sweep.with_uncertainty`, never by the sweep file."""
+    draw_names: tuple[str, ...] = ()
+    draw_values: Any = field(default=None, compare=False)
+    """With posterior draws, a (replications, len(draw_names)) array: row r is replication
+    r's parameter set at every point and in every scenario."""
+
+    def draw(self, replication: int) -> dict[str, float]:
+        """Replication r's posterior parameter set (empty without posterior draws)."""
+        if self.draw_values is None:
+            return {}
+        return dict(zip(self.draw_names, map(float, self.draw_values[replication]),
+                        strict=True))
 
     @property
     def n_runs(self) -> int:
@@ -271,7 +285,9 @@ class SweepPlan:
             "outcomes": self.outcomes.model_dump(),
             "end": self.end,
             "seed_by_point": self.seed_by_point,
-        }
+        } | ({"uncertainty": {"mode": "posterior",
+                              "posterior_sha256": self.uncertainty["posterior"]["sha256"]}}
+             if self.uncertainty.get("mode") == "posterior" else {})
 
     def identity_hash(self) -> str:
         """SHA-256 of the identity."""
