@@ -1,0 +1,618 @@
+"""Approximate Bayesian computation over the free parameters: ABC-SMC with ELFI.
+
+`run_abc` samples the posterior of the free parameters (uniform priors on their fit
+ranges, `sim.calibration.evaluate.DEFAULT_FREE` unless told otherwise) given the sourced
+history, with ELFI's ABC-SMC (`elfi.SMC`: each generation a rejection sampler whose
+proposal is the previous generation's weighted particles, perturbed; threshold = a
+quantile of the previous generation's distances). The distance is the calibration loss
+(`sim.analysis.fit.loss`) of a particle's replication mean, each particle run with its
+own seeds (docs/calibration.md, section 11).
+
+ELFI hands the simulator whole batches of particles; a batch is one ensemble batch of
+points x replications, computed on a sweep executor (serial, processes, Dask) through
+`ExecutorClient`, ELFI's client interface over a `concurrent.futures` executor. Every
+finished batch is written to `OUT/runs/` as an atomic Parquet part (the sweep's writer),
+keyed by what the batch computes (its random state and proposed parameters). ELFI is
+deterministic given its seed, so a resumed run replays the same batches: those in the log
+are read back, not simulated, and the run continues where it stopped.
+
+Reports, charts and the installed layer are in `sim.calibration.abc_report`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import hashlib
+import itertools
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sim.analysis.fit import LOSS_VERSION, losses, observe, target_tuples
+from sim.calibration.evaluate import (
+    DEFAULT_FREE,
+    EvalTask,
+    FreeParam,
+    _base_scenario,
+    current_value,
+    point_key,
+    run_task,
+    usable_free,
+)
+from sim.errors import InputError
+from sim.runs.executors import ExecutorInfo, make_executor
+from sim.runs.sweep import folder_lock
+from sim.runs.sweep_worker import part_records, write_part
+from sim.scenario import history as H
+from sim.world.values import Scenario
+from sim.world.vocabulary import ROOT_SEED
+
+DISTANCE_VERSION = f"{LOSS_VERSION}/own-seeds-1"
+"""The ABC distance: the loss of a particle's replication mean, its runs on its own seeds."""
+
+ABC_STREAM = 0xABC5
+"""Mixed into the root seed to give ELFI its seed (never shared with a run's draws)."""
+
+CHECK_REPLICATIONS = 8
+"""Runs (common seeds) scoring the point summaries, as the optimiser scores its points."""
+
+LIBRARY = "ELFI"
+
+
+@dataclass
+class AbcSettings:
+    """What an ABC calibration does (the CLI's options)."""
+
+    scenario: str = "baseline"
+    free: list[FreeParam] = field(default_factory=lambda: list(DEFAULT_FREE))
+    population: int = 1000
+    generations: int = 8
+    replications: int = 2
+    quantile: float = 0.5
+    min_epsilon: float = 0.0
+    min_acceptance: float = 0.01
+    time_limit: float | None = 840.0
+    batch: int = 100
+    seed: int = ROOT_SEED
+    train_until: int = H.FIT_END
+    executor: str = "processes"
+    workers: int | None = None
+    scheduler: str | None = None
+    facts_replications: int = 20
+
+    def check(self) -> None:
+        """Refuse settings no run can use.
+
+        Raises:
+            InputError: a count below 1, a quantile outside (0, 1), a negative epsilon or
+                acceptance rate, or a time limit that is not positive.
+        """
+        for name in ("population", "generations", "replications", "batch"):
+            if getattr(self, name) < 1:
+                raise InputError(None, f"--{name} must be at least 1")
+        if not 0 < self.quantile < 1:
+            raise InputError(None, "--quantile must lie strictly between 0 and 1")
+        if self.min_epsilon < 0 or not 0 <= self.min_acceptance < 1:
+            raise InputError(None, "--min-epsilon must be >= 0 and --min-acceptance in [0, 1)")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InputError(None, "--time-limit must be positive")
+
+
+@dataclass
+class Generation:
+    """One ABC-SMC generation: its threshold, cost and the weighted particles it kept."""
+
+    number: int
+    epsilon: float
+    simulations: int
+    acceptance_rate: float
+    ess: float
+    seconds: float
+    values: np.ndarray
+    weights: np.ndarray
+    distances: np.ndarray
+
+
+@dataclass
+class AbcOutcome:
+    """What an ABC calibration found (the last generation is the posterior)."""
+
+    settings: AbcSettings
+    scenario: Scenario
+    targets: pd.DataFrame
+    train: np.ndarray
+    generations: list[Generation]
+    stopped: str
+    seconds: float
+    executor: ExecutorInfo | None
+    fresh: int
+    cached: int
+    base_overrides: dict[str, float] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """Free parameter paths."""
+        return [f.path for f in self.settings.free]
+
+    @property
+    def posterior(self) -> Generation:
+        """The last generation."""
+        return self.generations[-1]
+
+    def mean(self) -> dict[str, float]:
+        """Weighted posterior mean of each parameter."""
+        p = self.posterior
+        return dict(zip(self.names, map(float, p.weights @ p.values), strict=True))
+
+    def best_draw(self) -> dict[str, float]:
+        """The accepted particle with the smallest distance."""
+        p = self.posterior
+        return dict(zip(self.names, map(float, p.values[int(np.argmin(p.distances))]),
+                        strict=True))
+
+
+# --------------------------------------------------------------------------- the simulator
+
+@dataclass(frozen=True)
+class AbcTask:
+    """What a batch needs on a worker: all picklable, no open files."""
+
+    scenario_path: str
+    end: str
+    names: tuple[str, ...]
+    replications: int
+    targets: tuple[tuple, ...]
+    ratios: tuple[tuple[str, float], ...]
+    drop_after: str | None = None
+    overrides: tuple[tuple[str, float], ...] = ()
+
+
+def run_seeds(random_state: np.random.RandomState, n: int, replications: int) -> np.ndarray:
+    """Each particle's replication seeds, (n, R), from the batch's random state."""
+    return random_state.randint(0, 2 ** 62, size=(n, replications), dtype=np.int64)
+
+
+def simulate_particles(task: AbcTask, points: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Run each point with its own seeds as one ensemble batch; replication-mean figures.
+
+    Args:
+        task: The scenario and figures.
+        points: (n, d) parameter values, in `task.names` order.
+        seeds: (n, R) run seeds.
+
+    Returns:
+        (n, figures): the mean over each point's runs of the model's value of each figure.
+    """
+    from sim.runs.runner import simulate
+
+    base = _base_scenario(task.scenario_path, task.end, task.drop_after, task.overrides)
+    scns, flat = [], []
+    for pt, ss in zip(points, seeds, strict=True):
+        scn = base.with_overrides(dict(zip(task.names, map(float, pt), strict=True))) \
+            if task.names else base
+        scns += [scn] * len(ss)
+        flat += [int(s) for s in ss]
+    out = simulate(scns, flat, engine="ensemble", record=("metrics",))
+    obs = observe(out.arrays["pair_metrics"], out.quarters, out.partners, out.states,
+                  task.targets, dict(task.ratios))
+    return obs.reshape(len(points), seeds.shape[1], -1).mean(axis=1)
+
+
+def elfi_simulator(*params, batch_size: int = 1, random_state=None, task: AbcTask):
+    """ELFI's simulator node: a batch of particles -> their replication-mean figures."""
+    points = np.column_stack([np.broadcast_to(np.asarray(p, dtype=float), (batch_size,))
+                              for p in params])
+    return simulate_particles(task, points, run_seeds(random_state, batch_size,
+                                                      task.replications))
+
+
+def elfi_distance(*simulated, observed=None, targets: pd.DataFrame, train: np.ndarray):
+    """ELFI's discrepancy node: the calibration loss of each particle on the fitted figures."""
+    return losses(np.asarray(simulated[0])[:, train], targets[train])
+
+
+def node_name(i: int) -> str:
+    """ELFI's node name of free parameter i (zero-padded: ELFI sorts names)."""
+    return f"p{i:03d}"
+
+
+def build_model(free: Sequence[FreeParam], task: AbcTask, targets: pd.DataFrame,
+                train: np.ndarray):
+    """The ELFI model: uniform priors on the fit ranges, the simulator, the distance node."""
+    import elfi
+
+    m = elfi.ElfiModel(name="greatgame")
+    priors = [elfi.Prior("uniform", f.lo, f.hi - f.lo, model=m, name=node_name(i))
+              for i, f in enumerate(free)]
+    sim = elfi.Simulator(functools.partial(elfi_simulator, task=task), *priors,
+                         observed=targets["value"].to_numpy(float)[None, :], name="figures")
+    return elfi.Discrepancy(functools.partial(elfi_distance, targets=targets, train=train),
+                            sim, name="distance")
+
+
+# --------------------------------------------------------------------------- the log
+
+def batch_key(loaded_net) -> str:
+    """What an ELFI batch computes, as a key: its random state and every given value.
+
+    A batch's random state is ELFI's seed for (generation, batch index); from the second
+    generation on, its proposed parameters are given values of the graph too. ELFI names
+    the constant nodes of the priors' bounds with random suffixes (`_p000_92a8`), so
+    those count by value, not by name.
+    """
+    items = []
+    for name in loaded_net.nodes:
+        attr = loaded_net.nodes[name]
+        if "output" not in attr:
+            continue
+        v = attr["output"]
+        label = "" if re.fullmatch(r"_.+_[0-9a-f]{4}", name) else name
+        if isinstance(v, np.random.RandomState):
+            kind, keys, pos, *_ = v.get_state()
+            data = f"{kind}:{pos}:".encode() + np.asarray(keys).tobytes()
+        else:
+            data = np.ascontiguousarray(np.asarray(v, dtype=float)).tobytes()
+        items.append((label.encode(), data))
+    h = hashlib.sha256()
+    for label, data in sorted(items):
+        h.update(label + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:32]
+
+
+class BatchLog:
+    """Finished ELFI batches, each an atomic Parquet part under `OUT/runs/`.
+
+    A part holds a batch's output columns (the distance and the proposed parameters, one
+    row per particle); its metadata the batch's key. Reading the parts back gives every
+    finished batch, so a resumed run reads them instead of simulating them again.
+    """
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.lock = threading.Lock()
+        self.batches: dict[str, dict[str, np.ndarray]] = {}
+        self.fresh = 0
+        self.cached = 0
+        runs = out / "runs"
+        for part in sorted(runs.glob("part-*.parquet")) if runs.is_dir() else []:
+            import pyarrow.parquet as pq
+
+            recs = part_records(part)
+            if len(recs) != 1:
+                continue
+            table = pq.read_table(part)
+            self.batches[recs[0]["key"]] = {c: table[c].to_numpy() for c in table.column_names}
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        """A finished batch's outputs, if logged."""
+        return self.batches.get(key)
+
+    def add(self, key: str, outputs: dict[str, Any], seconds: float) -> None:
+        """Record a finished batch (written to disk before it counts)."""
+        cols = {k: np.asarray(v, dtype=float).ravel() for k, v in outputs.items()}
+        table = pa.table({k: pa.array(v) for k, v in cols.items()})
+        rec = {"run_id": key, "key": key, "status": "ok", "points": int(len(next(iter(
+            cols.values())))), "seconds": round(seconds, 4)}
+        with self.lock:
+            write_part(self.out, table, [rec])
+            self.batches[key] = cols
+            self.fresh += 1
+
+
+def _elfi_client_class():
+    import elfi.client
+    from elfi.executor import Executor
+
+    class ExecutorClient(elfi.client.ClientBase):
+        """ELFI's client interface over a `concurrent.futures` executor, with the batch log.
+
+        ELFI submits each batch's graph with `submit`; a batch found in the log is
+        answered at once from it, any other runs on the executor and is logged when ELFI
+        collects it.
+        """
+
+        def __init__(self, executor: cf.Executor, cores: int, log: BatchLog,
+                     on_batch: Callable[[int, bool], None]):
+            self.executor, self.cores, self.log, self.on_batch = executor, cores, log, on_batch
+            self.tasks: dict[int, tuple[str | None, cf.Future, bool, float]] = {}
+            self.ids = itertools.count()
+
+        def submit(self, loaded_net):
+            key = batch_key(loaded_net)
+            tid = next(self.ids)
+            hit = self.log.get(key)
+            if hit is not None:
+                fut: cf.Future = cf.Future()
+                fut.set_result(dict(hit))
+                self.tasks[tid] = (key, fut, True, time.perf_counter())
+            else:
+                self.tasks[tid] = (key, self.executor.submit(Executor.execute, loaded_net),
+                                   False, time.perf_counter())
+            return tid
+
+        def apply(self, kallable, *args, **kwargs):
+            tid = next(self.ids)
+            self.tasks[tid] = (None, self.executor.submit(kallable, *args, **kwargs), True,
+                               time.perf_counter())
+            return tid
+
+        def apply_sync(self, kallable, *args, **kwargs):
+            return kallable(*args, **kwargs)
+
+        def get_result(self, task_id):
+            key, fut, cached, t0 = self.tasks.pop(task_id)
+            res = fut.result()
+            if key is not None and not cached:
+                self.log.add(key, res, time.perf_counter() - t0)
+            elif key is not None:
+                self.log.cached += 1
+            if key is not None:
+                self.on_batch(len(np.atleast_1d(next(iter(res.values())))), cached)
+            return res
+
+        def is_ready(self, task_id):
+            return self.tasks[task_id][1].done()
+
+        def remove_task(self, task_id):
+            self.tasks.pop(task_id)[1].cancel()
+
+        def reset(self):
+            for _, fut, _, _ in self.tasks.values():
+                fut.cancel()
+            self.tasks.clear()
+
+        @property
+        def num_cores(self):
+            return self.cores
+
+    return ExecutorClient
+
+
+# --------------------------------------------------------------------------- the run
+
+def elfi_seed(seed: int) -> int:
+    """ELFI's seed (32 bits) from the root seed."""
+    return int(np.random.SeedSequence([int(seed) & (2 ** 63 - 1), ABC_STREAM])
+               .generate_state(1)[0])
+
+
+def identity(settings: AbcSettings, scenario: Scenario, targets: pd.DataFrame
+             ) -> dict[str, Any]:
+    """What must match for a log to be resumed.
+
+    Everything that decides the batches: scenario, free set, priors, population, batch
+    size, quantile, replications, seed, figures, distance and ELFI's version. The number
+    of generations and the stopping rules may change: a resumed run may go further.
+    """
+    import elfi
+
+    from sim.calibration.search import scenario_digest
+
+    tgt = targets[["series", "area", "partner", "year", "quarter", "value", "bound",
+                   "weight"]].astype(str).to_csv(index=False)
+    return {
+        "method": "abc",
+        "library": f"elfi {elfi.__version__}",
+        "scenario": settings.scenario,
+        "scenario_digest": scenario_digest(scenario),
+        "free": [asdict(f) for f in settings.free],
+        "population": settings.population,
+        "batch": settings.batch,
+        "quantile": settings.quantile,
+        "replications": settings.replications,
+        "seed": settings.seed,
+        "train_until": settings.train_until,
+        "figures_sha256": hashlib.sha256(tgt.encode()).hexdigest(),
+        "distance": DISTANCE_VERSION,
+    }
+
+
+def prepare(settings: AbcSettings) -> tuple[Scenario, Scenario, pd.DataFrame, np.ndarray,
+                                            dict[str, float], AbcSettings, list[str]]:
+    """Load the scenario and figures, drop unfittable parameters, undo a backtest's layer.
+
+    Returns:
+        (the scenario with its installed layer, the scenario run, the figures, the
+        training mask, the backtest's reset values, the settings with the parameters
+        kept, one line per parameter dropped).
+    """
+    from dataclasses import replace
+
+    from sim.calibration.search import backtest_reset
+    from sim.scenario.scenarios import load_scenario
+
+    settings.check()
+    if not H.FIT_START < settings.train_until <= H.FIT_END:
+        raise InputError(None, f"--train-until must be in {H.FIT_START + 1}-{H.FIT_END}")
+    layered = load_scenario(settings.scenario)
+    backtest = settings.train_until < H.FIT_END
+    reset = backtest_reset(layered) if backtest else {}
+    scenario = layered.with_overrides(reset) if reset else layered
+    targets = H.fit_targets(H.load_history())
+    train = (targets.year.astype(int) <= settings.train_until).to_numpy()
+    if not train.any():
+        raise InputError(None, "no sourced figure in the training years")
+    kept, dropped = usable_free(settings.free, targets[train], scenario.world.state_names)
+    if not kept:
+        raise InputError(None, "no free parameter has a figure to fit in the training years")
+    return layered, scenario, targets, train, reset, replace(settings, free=kept), dropped
+
+
+def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
+            progress: Callable[[int, int], None] | None = None,
+            note: Callable[[str], None] | None = None) -> AbcOutcome:
+    """Sample the posterior of the free parameters by ABC-SMC; every batch logged in `out`.
+
+    Generation 0 draws `population / quantile` particles from the prior and keeps the
+    `population` closest; generation t proposes from generation t-1 (ELFI's Gaussian
+    mixture with twice the weighted variance) and accepts particles within the
+    `quantile` of generation t-1's distances, until `population` are accepted. It stops
+    after `generations`, when the threshold reaches `min_epsilon`, when a generation
+    accepts less than `min_acceptance` of its proposals, or, between generations, once
+    `time_limit` seconds have passed. Same seed, same posterior, whatever the executor.
+
+    Raises:
+        InputError: bad settings or output folder.
+        KeyboardInterrupt: after finished batches are saved.
+    """
+    import elfi
+
+    from sim.calibration.search import check_folder, prepare_folder
+
+    t0 = time.perf_counter()
+    note = note or (lambda _msg: None)
+    out = Path(out)
+    layered, scenario, targets, train, reset, settings, dropped = prepare(settings)
+    for line in dropped:
+        note(line)
+    free, names = settings.free, [f.path for f in settings.free]
+    ident = identity(settings, scenario, targets)
+    check_folder(out, ident, resume)
+    task = AbcTask(str(scenario.path), f"{H.FIT_END}Q4", tuple(names), settings.replications,
+                   target_tuples(targets), tuple(sorted(H.mirror_ratios().items())),
+                   overrides=tuple(sorted(reset.items())))
+    gens: list[Generation] = []
+    stopped = f"{settings.generations} generations done"
+    with folder_lock(out, "calibration"):
+        prepare_folder(out, ident, resume)
+        log = BatchLog(out)
+        with make_executor(settings.executor, settings.workers, settings.scheduler) as (ex,
+                                                                                       info):
+            counter = {"points": 0, "round_points": 0}
+            state: dict[str, Any] = {"smc": None, "t": 0, "last": None}
+
+            def on_batch(n: int, cached: bool) -> None:
+                counter["points"] += n
+                counter["round_points"] += n
+                if progress:
+                    progress(counter["points"], _planned(state, counter, settings))
+
+            client = _elfi_client_class()(ex, max(1, info.workers), log, on_batch)
+            previous = elfi.client._client  # ELFI keeps its client in a module global
+            elfi.client.set_client(client)
+            quiet = logging.getLogger("elfi.methods.utils")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)  # "difficult to find valid proposals": counted below
+            try:
+                smc = elfi.SMC(build_model(free, task, targets, train),
+                               batch_size=settings.batch, seed=elfi_seed(settings.seed),
+                               max_parallel_batches=2 * max(1, info.workers))
+                state["smc"] = smc
+                for t in range(settings.generations):
+                    if t and settings.time_limit and time.perf_counter() - t0 > \
+                            settings.time_limit:
+                        stopped = (f"time limit: {settings.time_limit:.0f} s passed after "
+                                   f"{t} generations")
+                        break
+                    state["t"], counter["round_points"] = t, 0
+                    g0 = time.perf_counter()
+                    res = smc.sample(settings.population, quantiles=[settings.quantile],
+                                     bar=False)
+                    gen = _generation(res.populations[-1], t, free, time.perf_counter() - g0)
+                    gens.append(gen)
+                    state["last"] = gen.simulations
+                    note(f"generation {t}: epsilon {gen.epsilon:.4f}, {gen.simulations} "
+                         f"simulated, acceptance {gen.acceptance_rate:.1%}, effective sample "
+                         f"size {gen.ess:.0f}, {gen.seconds:.0f} s")
+                    if gen.epsilon <= settings.min_epsilon:
+                        stopped = f"epsilon {gen.epsilon:.4f} reached --min-epsilon"
+                        break
+                    if t + 1 < settings.generations and \
+                            gen.acceptance_rate < settings.min_acceptance:
+                        stopped = (f"acceptance rate {gen.acceptance_rate:.2%} fell below "
+                                   f"--min-acceptance {settings.min_acceptance:.2%}")
+                        break
+            finally:
+                quiet.setLevel(level)
+                client.reset()
+                elfi.client.set_client(previous)
+    return AbcOutcome(settings, scenario, targets, train, gens, stopped,
+                      time.perf_counter() - t0, info, log.fresh, log.cached, reset, dropped)
+
+
+def _planned(state: dict[str, Any], counter: dict[str, int], settings: AbcSettings) -> int:
+    """Points expected in all: done, the current generation's rest, later generations."""
+    smc, t = state["smc"], state["t"]
+    left = 0
+    if smc is not None and smc._rejection is not None:
+        rej = smc._rejection
+        left = max(0, (rej.objective.get("n_batches", 0) - rej.state.get("n_batches", 0))
+                   * settings.batch)
+    per_gen = state["last"] or math.ceil(settings.population / settings.quantile)
+    return counter["points"] + left + max(0, settings.generations - t - 1) * per_gen
+
+
+def _generation(pop, t: int, free: Sequence[FreeParam], seconds: float) -> Generation:
+    """A generation from ELFI's population sample (values in the free set's order)."""
+    values = np.column_stack([np.asarray(pop.outputs[node_name(i)], dtype=float)
+                              for i in range(len(free))])
+    w = np.asarray(pop.weights, dtype=float)
+    w = w / w.sum()
+    return Generation(t, float(pop.threshold), int(pop.n_sim),
+                      len(w) / max(1, int(pop.n_sim)), float(1.0 / np.sum(w ** 2)), seconds,
+                      values, w, np.asarray(pop.discrepancies, dtype=float))
+
+
+# --------------------------------------------------------------------------- point scores
+
+def score_points(outcome: AbcOutcome, points: dict[str, dict[str, float]],
+                 replications: int = CHECK_REPLICATIONS) -> dict[str, dict[str, Any]]:
+    """Score labelled points as the optimiser does: common seeds, replication means, loss.
+
+    Returns:
+        Per label: `loss` and `components` on the fitted figures, `mean`/`p05`/`p95` per
+        figure, `values`.
+    """
+    from sim.analysis.fit import loss
+    from sim.runs.runner import derive_seeds
+
+    names = outcome.names
+    seeds = derive_seeds(outcome.settings.seed, replications)
+    task = EvalTask(str(outcome.scenario.path), f"{H.FIT_END}Q4", tuple(names),
+                    tuple(tuple(float(v[n]) for n in names) for v in points.values()),
+                    tuple(seeds), target_tuples(outcome.targets),
+                    tuple(sorted(H.mirror_ratios().items())),
+                    overrides=tuple(sorted(outcome.base_overrides.items())))
+    res = run_task(task)
+    out = {}
+    train = outcome.train
+    for (label, vals), r in zip(points.items(), res, strict=True):
+        total, comps = loss(r["mean"][train], outcome.targets[train])
+        out[label] = {"loss": total, "components": comps, "mean": r["mean"], "p05": r["p05"],
+                      "p95": r["p95"], "values": dict(vals), "key": point_key(
+                          [vals[n] for n in names])}
+    return out
+
+
+def reference_points(outcome: AbcOutcome, layered: Scenario) -> dict[str, dict[str, float]]:
+    """The points a report compares: uncalibrated, installed (if any), posterior mean, best.
+
+    Installed values are left out in a backtest (they were fitted to the test years) and
+    when they equal the uncalibrated ones.
+    """
+    from sim.calibration.search import uncalibrated_values
+
+    names = outcome.names
+    start = dict(zip(names, (float(np.clip(v, f.lo, f.hi)) for f, v in zip(
+        outcome.settings.free, uncalibrated_values(outcome.scenario, names), strict=True)),
+        strict=True))
+    pts = {"uncalibrated": start}
+    inst = {n: current_value(layered, n) for n in names}
+    if not outcome.base_overrides and point_key(list(inst.values())) != point_key(
+            list(start.values())):
+        pts["installed"] = inst
+    pts["posterior_mean"] = outcome.mean()
+    pts["best_draw"] = outcome.best_draw()
+    return pts
