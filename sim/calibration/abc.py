@@ -242,6 +242,35 @@ def build_model(free: Sequence[FreeParam], task: AbcTask, targets: pd.DataFrame,
                             sim, name="distance")
 
 
+class UniformBox:
+    """The joint uniform prior's log density, computed directly.
+
+    ELFI's `ModelPrior.logpdf` runs the model's graph on every call, and its SMC proposal
+    calls it in a rejection loop (proposals outside the fit ranges are drawn again),
+    hundreds of times per batch with a dozen parameters: measured, 70% of a run's time.
+    This is the same density (the product of the priors' uniform densities, 0 outside
+    the box), for the same calls.
+    """
+
+    def __init__(self, free: Sequence[FreeParam]):
+        self.lo = np.array([f.lo for f in free], dtype=float)
+        self.hi = np.array([f.hi for f in free], dtype=float)
+        self.dim = len(free)
+        self.log_density = -float(np.sum(np.log(self.hi - self.lo)))
+
+    def logpdf(self, x):
+        """Log density at x, (n, d) or (d,)."""
+        x = np.asarray(x, dtype=float)
+        flat = x.reshape(-1, self.dim)
+        inside = np.all((flat >= self.lo) & (flat <= self.hi), axis=1)
+        out = np.where(inside, self.log_density, -np.inf)
+        return out.reshape(x.shape[:-1]) if x.ndim > 1 else float(out[0])
+
+    def pdf(self, x):
+        """Density at x."""
+        return np.exp(self.logpdf(x))
+
+
 # --------------------------------------------------------------------------- the log
 
 def batch_key(loaded_net) -> str:
@@ -509,6 +538,7 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                 smc = elfi.SMC(build_model(free, task, targets, train),
                                batch_size=settings.batch, seed=elfi_seed(settings.seed),
                                max_parallel_batches=2 * max(1, info.workers))
+                smc._prior = UniformBox(free)  # ELFI's own runs its graph per call: slow
                 state["smc"] = smc
                 for t in range(settings.generations):
                     if t and settings.time_limit and time.perf_counter() - t0 > \
