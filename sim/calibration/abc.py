@@ -77,12 +77,12 @@ class AbcSettings:
     scenario: str = "baseline"
     free: list[FreeParam] = field(default_factory=lambda: list(DEFAULT_FREE))
     population: int = 1000
-    generations: int = 8
+    generations: int = 10
     replications: int = 2
     quantile: float = 0.5
     min_epsilon: float = 0.0
-    min_acceptance: float = 0.01
-    time_limit: float | None = 840.0
+    min_acceptance: float = 0.02
+    time_limit: float | None = 720.0
     batch: int = 100
     seed: int = ROOT_SEED
     train_until: int = H.FIT_END
@@ -448,8 +448,9 @@ def identity(settings: AbcSettings, scenario: Scenario, targets: pd.DataFrame
     }
 
 
-def prepare(settings: AbcSettings) -> tuple[Scenario, Scenario, pd.DataFrame, np.ndarray,
-                                            dict[str, float], AbcSettings, list[str]]:
+def prepare(settings: AbcSettings, targets: pd.DataFrame | None = None
+            ) -> tuple[Scenario, Scenario, pd.DataFrame, np.ndarray, dict[str, float],
+                       AbcSettings, list[str]]:
     """Load the scenario and figures, drop unfittable parameters, undo a backtest's layer.
 
     Returns:
@@ -469,7 +470,8 @@ def prepare(settings: AbcSettings) -> tuple[Scenario, Scenario, pd.DataFrame, np
     backtest = settings.train_until < H.FIT_END
     reset = backtest_reset(layered) if backtest else {}
     scenario = layered.with_overrides(reset) if reset else layered
-    targets = H.fit_targets(H.load_history())
+    if targets is None:
+        targets = H.fit_targets(H.load_history())
     train = (targets.year.astype(int) <= settings.train_until).to_numpy()
     if not train.any():
         raise InputError(None, "no sourced figure in the training years")
@@ -481,7 +483,8 @@ def prepare(settings: AbcSettings) -> tuple[Scenario, Scenario, pd.DataFrame, np
 
 def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
             progress: Callable[[int, int], None] | None = None,
-            note: Callable[[str], None] | None = None) -> AbcOutcome:
+            note: Callable[[str], None] | None = None,
+            targets: pd.DataFrame | None = None) -> AbcOutcome:
     """Sample the posterior of the free parameters by ABC-SMC; every batch logged in `out`.
 
     Generation 0 draws `population / quantile` particles from the prior and keeps the
@@ -489,8 +492,11 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
     mixture with twice the weighted variance) and accepts particles within the
     `quantile` of generation t-1's distances, until `population` are accepted. It stops
     after `generations`, when the threshold reaches `min_epsilon`, when a generation
-    accepts less than `min_acceptance` of its proposals, or, between generations, once
-    `time_limit` seconds have passed. Same seed, same posterior, whatever the executor.
+    accepts less than `min_acceptance` of its proposals, or before a generation expected
+    to end after `time_limit` seconds (its time extrapolated from the last two). Same
+    seed, same posterior, whatever the executor.
+    `targets` replaces the sourced figures (rows as `sim.scenario.history.fit_targets`
+    gives them: synthetic figures, to check that a known parameter is recovered).
 
     Raises:
         InputError: bad settings or output folder.
@@ -503,7 +509,7 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
     t0 = time.perf_counter()
     note = note or (lambda _msg: None)
     out = Path(out)
-    layered, scenario, targets, train, reset, settings, dropped = prepare(settings)
+    layered, scenario, targets, train, reset, settings, dropped = prepare(settings, targets)
     for line in dropped:
         note(line)
     free, names = settings.free, [f.path for f in settings.free]
@@ -541,10 +547,12 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                 smc._prior = UniformBox(free)  # ELFI's own runs its graph per call: slow
                 state["smc"] = smc
                 for t in range(settings.generations):
-                    if t and settings.time_limit and time.perf_counter() - t0 > \
+                    expected = _next_seconds(gens)
+                    if t and settings.time_limit and time.perf_counter() - t0 + expected > \
                             settings.time_limit:
-                        stopped = (f"time limit: {settings.time_limit:.0f} s passed after "
-                                   f"{t} generations")
+                        stopped = (f"time limit: generation {t} would end after "
+                                   f"{settings.time_limit:.0f} s (expected to take "
+                                   f"{expected:.0f} s more)")
                         break
                     state["t"], counter["round_points"] = t, 0
                     g0 = time.perf_counter()
@@ -570,6 +578,20 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                 elfi.client.set_client(previous)
     return AbcOutcome(settings, scenario, targets, train, gens, stopped,
                       time.perf_counter() - t0, info, log.fresh, log.cached, reset, dropped)
+
+
+def _next_seconds(gens: Sequence[Generation]) -> float:
+    """How long the next generation is expected to take, in seconds.
+
+    The last one's time, grown as the number of simulations grew from the one before
+    (acceptance falls as epsilon does). A resumed run's replayed generations took almost
+    no time, so it expects almost none.
+    """
+    if not gens:
+        return 0.0
+    last = gens[-1]
+    growth = last.simulations / gens[-2].simulations if len(gens) > 1 else 1.5
+    return last.seconds * max(1.0, growth)
 
 
 def _planned(state: dict[str, Any], counter: dict[str, int], settings: AbcSettings) -> int:

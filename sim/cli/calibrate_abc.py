@@ -188,7 +188,9 @@ def add_arguments(c) -> None:
     g.add_argument("--min-acceptance", type=fraction, default=d.min_acceptance, metavar="A",
                    help="stop after a generation that accepts less than this share")
     g.add_argument("--time-limit", type=non_negative_float, default=d.time_limit,
-                   metavar="SECONDS", help="start no new generation after this long (0: none)")
+                   metavar="SECONDS", help="start no generation expected to end after this many "
+                        "seconds of sampling (its time extrapolated from the last two; 0: no "
+                        "limit); the report takes about a minute more")
     g.add_argument("--batch", type=positive_int, default=d.batch, metavar="B",
                    help="particles per batch (one ensemble batch on a worker)")
 
