@@ -525,12 +525,13 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
         log = BatchLog(out)
         with make_executor(settings.executor, settings.workers, settings.scheduler) as (ex,
                                                                                        info):
-            counter = {"points": 0, "round_points": 0}
+            counter = {"points": 0, "round_points": 0, "fresh": 0}
             state: dict[str, Any] = {"smc": None, "t": 0, "last": None}
 
             def on_batch(n: int, cached: bool) -> None:
                 counter["points"] += n
                 counter["round_points"] += n
+                counter["fresh"] += 0 if cached else n
                 if progress:
                     progress(counter["points"], _planned(state, counter, settings))
 
@@ -547,7 +548,7 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                 smc._prior = UniformBox(free)  # ELFI's own runs its graph per call: slow
                 state["smc"] = smc
                 for t in range(settings.generations):
-                    expected = _next_seconds(gens)
+                    expected = _next_seconds(gens, counter["fresh"])
                     if t and settings.time_limit and time.perf_counter() - t0 + expected > \
                             settings.time_limit:
                         stopped = (f"time limit: generation {t} would end after "
@@ -580,18 +581,20 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                       time.perf_counter() - t0, info, log.fresh, log.cached, reset, dropped)
 
 
-def _next_seconds(gens: Sequence[Generation]) -> float:
+def _next_seconds(gens: Sequence[Generation], fresh_points: int) -> float:
     """How long the next generation is expected to take, in seconds.
 
-    The last one's time, grown as the number of simulations grew from the one before
-    (acceptance falls as epsilon does). A resumed run's replayed generations took almost
-    no time, so it expects almost none.
+    The last generation's simulations, grown as they grew from the one before (acceptance
+    falls as epsilon does), at the seconds per simulated point measured so far. Points
+    read from the log cost nothing, so a resumed run measures only what it simulates (and
+    expects nothing until it has simulated something).
     """
-    if not gens:
+    if not gens or not fresh_points:
         return 0.0
     last = gens[-1]
     growth = last.simulations / gens[-2].simulations if len(gens) > 1 else 1.5
-    return last.seconds * max(1.0, growth)
+    per_point = sum(g.seconds for g in gens) / fresh_points
+    return last.simulations * max(1.0, growth) * per_point
 
 
 def _planned(state: dict[str, Any], counter: dict[str, int], settings: AbcSettings) -> int:
