@@ -163,6 +163,16 @@ class AbcOutcome:
                         strict=True))
 
 
+def _elfi():
+    """ELFI, imported without the FutureWarning its arviz dependency prints on import."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import elfi
+    return elfi
+
+
 # --------------------------------------------------------------------------- the simulator
 
 @dataclass(frozen=True)
@@ -231,7 +241,7 @@ def node_name(i: int) -> str:
 def build_model(free: Sequence[FreeParam], task: AbcTask, targets: pd.DataFrame,
                 train: np.ndarray):
     """The ELFI model: uniform priors on the fit ranges, the simulator, the distance node."""
-    import elfi
+    elfi = _elfi()
 
     m = elfi.ElfiModel(name="greatgame")
     priors = [elfi.Prior("uniform", f.lo, f.hi - f.lo, model=m, name=node_name(i))
@@ -341,7 +351,7 @@ class BatchLog:
 
 
 def _elfi_client_class():
-    import elfi.client
+    elfi = _elfi()
     from elfi.executor import Executor
 
     class ExecutorClient(elfi.client.ClientBase):
@@ -425,7 +435,7 @@ def identity(settings: AbcSettings, scenario: Scenario, targets: pd.DataFrame
     size, quantile, replications, seed, figures, distance and ELFI's version. The number
     of generations and the stopping rules may change: a resumed run may go further.
     """
-    import elfi
+    elfi = _elfi()
 
     from sim.calibration.search import scenario_digest
 
@@ -502,7 +512,7 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
         InputError: bad settings or output folder.
         KeyboardInterrupt: after finished batches are saved.
     """
-    import elfi
+    elfi = _elfi()
 
     from sim.calibration.search import check_folder, prepare_folder
 

@@ -197,6 +197,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out)
     _check_size(args.replications, scenario.n_quarters)
+    from sim.cli import calibrate_abc as abc  # posterior predictive checks (a bad file: exit 2)
+
+    checks = abc.predictive_checks(args, scenario.world.name)
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
     facts = check_facts(result.shares, result.metrics)
     fit = trade_fit(result.metrics, trade_figures())
@@ -205,9 +208,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.cli import calibrate as cal  # fit to all sourced history (docs/calibration.md)
 
     history_fit = fit_history(result.metrics)
-    from sim.cli import calibrate_abc as abc  # posterior predictive checks
-
-    checks = abc.predictive_checks(args, scenario.world.name)
 
     def more(folder: Path) -> None:
         cal.write_validation_fit(history_fit, folder)
