@@ -135,17 +135,18 @@ def plot_corner(outcome: AbcOutcome, bins: int = 20, fig: Figure | None = None) 
                 ax.set_ylim(fi.lo, fi.hi)
             ax.tick_params(labelsize=6)
             if i == d - 1:
-                ax.set_xlabel(short_name(fj.path), fontsize=7)
+                ax.set_xlabel(short_name(fj.path), fontsize=7, rotation=30, ha="right")
+                ax.tick_params(axis="x", labelrotation=45)
             else:
                 ax.set_xticklabels([])
             if j == 0 and i > 0:
-                ax.set_ylabel(short_name(fi.path), fontsize=7)
+                ax.set_ylabel(short_name(fi.path), fontsize=7, rotation=60, ha="right")
             elif j > 0:
                 ax.set_yticklabels([])
     fig.suptitle(f"ABC posterior, generation {outcome.posterior.number} (epsilon "
                  f"{outcome.posterior.epsilon:.4f}, {post.size} draws, effective sample size "
                  f"{post.effective_size():.0f}); dashed: prior, +: posterior mean", fontsize=10)
-    fig.subplots_adjust(wspace=0.08, hspace=0.08)
+    fig.subplots_adjust(wspace=0.08, hspace=0.08, top=1 - 0.45 / size, left=0.1, bottom=0.1)
     return fig
 
 
