@@ -10,6 +10,7 @@ import pytest
 from sim.analysis import predictive as P
 from sim.analysis.fit import loss, losses, target_tuples
 from sim.calibration import abc as A
+from sim.calibration import abc_elfi as E
 from sim.calibration.evaluate import FreeParam
 from sim.calibration.predictive import applicable, posterior_check
 from sim.cli.main import main
@@ -45,7 +46,7 @@ def test_the_row_wise_loss_is_the_loss():
 
 
 def test_the_uniform_box_is_the_priors_density():
-    box = A.UniformBox(TWO)
+    box = E.UniformBox(TWO)
     inside = np.array([[0.05, 1.0], [0.0, 2.0]])
     assert np.allclose(box.logpdf(inside), -np.log(0.15 * 1.8))
     assert box.logpdf(np.array([[0.2, 1.0], [0.1, 0.1]])).tolist() == [-np.inf, -np.inf]
@@ -125,10 +126,10 @@ def test_abc_recovers_a_known_parameter(tmp_path):
     """Figures made by the model at a known point: the posterior finds it and narrows."""
     truth = {"powers.china.budget_growth": 0.07, "params.trade_gdp_elasticity": 1.3}
     targets = H.fit_targets()
-    task = A.AbcTask(str(load_scenario("baseline").path), "2024Q4", tuple(truth), 8,
+    task = E.AbcTask(str(load_scenario("baseline").path), "2024Q4", tuple(truth), 8,
                      target_tuples(targets), tuple(sorted(H.mirror_ratios().items())))
     seeds = np.arange(8).reshape(1, 8) + 1000
-    made = A.simulate_particles(task, np.array([list(truth.values())]), seeds)[0]
+    made = E.simulate_particles(task, np.array([list(truth.values())]), seeds)[0]
     synthetic = targets.assign(value=made, bound="", weight=1.0)[np.isfinite(made)]
     synthetic = synthetic.reset_index(drop=True)
     res = A.run_abc(_settings(population=100, generations=5, batch=50), tmp_path / "syn",

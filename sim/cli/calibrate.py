@@ -234,7 +234,8 @@ def add_parsers(sub, common, fmt) -> None:
                    help="continue an interrupted calibration in --out, skipping logged points")
     c.add_argument("--install", action="store_true",
                    help="write the fitted values to scenarios/calibration/<world>.yaml, the "
-                        "layer the baseline extends")
+                        "layer the baseline extends (abc: the posterior mean, and the "
+                        "posterior to <world>_posterior.csv beside it)")
     from sim.cli.calibrate_abc import add_arguments
 
     add_arguments(c)
