@@ -103,6 +103,10 @@ def test_resume_redoes_nothing_and_gives_the_same_posterior(tmp_path):
     assert np.array_equal(res.posterior.values, ref.posterior.values)
     assert np.array_equal(res.posterior.weights, ref.posterior.weights)
     assert [g.epsilon for g in res.generations] == [g.epsilon for g in ref.generations]
+    # a time limit counts the time replayed generations first took
+    capped = A.run_abc(_settings(generations=4, time_limit=1e-3), out, resume=True)
+    assert len(capped.generations) == 1 and capped.stopped.startswith("time limit")
+    assert capped.fresh == 0
     # more generations continue the same run; other settings are another calibration
     more = A.run_abc(_settings(generations=4), out, resume=True)
     assert more.cached >= n_ref and len(more.generations) == 4

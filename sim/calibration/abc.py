@@ -23,8 +23,10 @@ reports, charts and the installed layer in `sim.calibration.abc_report`.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,6 +72,9 @@ CHECK_REPLICATIONS = 8
 """Runs (common seeds) scoring the point summaries, as the optimiser scores its points."""
 
 LIBRARY = "ELFI"
+
+GENERATIONS_FILE = "generations.json"
+"""Each finished generation's threshold, simulations and sampling time (for resumes)."""
 
 
 @dataclass
@@ -249,8 +254,9 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
     `quantile` of generation t-1's distances, until `population` are accepted. It stops
     after `generations`, when the threshold reaches `min_epsilon`, when a generation
     accepts less than `min_acceptance` of its proposals, or before a generation expected
-    to end after `time_limit` seconds (its time extrapolated from the last two). Same
-    seed, same posterior, whatever the executor.
+    to end after `time_limit` seconds of sampling (the generations' own times; one a
+    resumed run replays counts the time it first took, from `OUT/generations.json`).
+    Same seed, same posterior, whatever the executor.
     `targets` replaces the sourced figures (rows as `sim.scenario.history.fit_targets`
     gives them: synthetic figures, to check that a known parameter is recovered).
 
@@ -279,15 +285,15 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
     with folder_lock(out, "calibration"):
         prepare_folder(out, ident, resume)
         log = BatchLog(out)
+        recorded = _recorded_seconds(out) if resume else {}
         with make_executor(settings.executor, settings.workers, settings.scheduler) as (ex,
                                                                                        info):
-            counter = {"points": 0, "round_points": 0, "fresh": 0}
+            counter = {"points": 0, "round_points": 0}
             state: dict[str, Any] = {"smc": None, "t": 0, "last": None}
 
             def on_batch(n: int, cached: bool) -> None:
                 counter["points"] += n
                 counter["round_points"] += n
-                counter["fresh"] += 0 if cached else n
                 if progress:
                     progress(counter["points"], _planned(state, counter, settings))
 
@@ -304,9 +310,9 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                 smc._prior = UniformBox(free)  # ELFI's own runs its graph per call: slow
                 state["smc"] = smc
                 for t in range(settings.generations):
-                    expected = _next_seconds(gens, counter["fresh"])
-                    if t and settings.time_limit and time.perf_counter() - t0 + expected > \
-                            settings.time_limit:
+                    expected = _next_seconds(gens)
+                    if t and settings.time_limit and sum(g.seconds for g in gens) + \
+                            expected > settings.time_limit:
                         stopped = (f"time limit: generation {t} would end after "
                                    f"{settings.time_limit:.0f} s (expected to take "
                                    f"{expected:.0f} s more)")
@@ -315,8 +321,10 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                     g0 = time.perf_counter()
                     res = smc.sample(settings.population, quantiles=[settings.quantile],
                                      bar=False)
-                    gen = _generation(res.populations[-1], t, free, time.perf_counter() - g0)
+                    gen = _generation(res.populations[-1], t, free, recorded.get(
+                        t, time.perf_counter() - g0))  # replayed: the time it first took
                     gens.append(gen)
+                    _record_generations(out, gens)
                     state["last"] = gen.simulations
                     note(f"generation {t}: epsilon {gen.epsilon:.4f}, {gen.simulations} "
                          f"simulated, acceptance {gen.acceptance_rate:.1%}, effective sample "
@@ -337,20 +345,48 @@ def run_abc(settings: AbcSettings, out: str | Path, *, resume: bool = False,
                       time.perf_counter() - t0, info, log.fresh, log.cached, reset, dropped)
 
 
-def _next_seconds(gens: Sequence[Generation], fresh_points: int) -> float:
-    """How long the next generation is expected to take, in seconds.
+def _next_seconds(gens: Sequence[Generation]) -> float:
+    """How long the next generation is expected to take, in seconds of sampling.
 
     The last generation's simulations, grown as they grew from the one before (acceptance
-    falls as epsilon does), at the seconds per simulated point measured so far. Points
-    read from the log cost nothing, so a resumed run measures only what it simulates (and
-    expects nothing until it has simulated something).
+    falls as epsilon does), at the seconds per simulated point of the generations so far.
     """
-    if not gens or not fresh_points:
+    if not gens:
         return 0.0
     last = gens[-1]
     growth = last.simulations / gens[-2].simulations if len(gens) > 1 else 1.5
-    per_point = sum(g.seconds for g in gens) / fresh_points
+    per_point = sum(g.seconds for g in gens) / max(1, sum(g.simulations for g in gens))
     return last.simulations * max(1.0, growth) * per_point
+
+
+def _recorded_seconds(out: Path) -> dict[int, float]:
+    """Each finished generation's sampling time, as the run that sampled it recorded it."""
+    path = out / GENERATIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {int(g["generation"]): float(g["seconds"]) for g in json.loads(path.read_text())}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def _record_generations(out: Path, gens: Sequence[Generation]) -> None:
+    """Record the generations' thresholds, counts and times (atomically).
+
+    Generations recorded before and not reached now (a resumed run that stopped earlier)
+    keep their entries.
+    """
+    path = out / GENERATIONS_FILE
+    try:
+        old = {int(g["generation"]): g for g in json.loads(path.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        old = {}
+    old.update({g.number: {"generation": g.number, "epsilon": g.epsilon,
+                           "simulations": g.simulations, "seconds": round(g.seconds, 3)}
+                for g in gens})
+    tmp = out / f".{GENERATIONS_FILE}.tmp"
+    tmp.write_text(json.dumps([old[k] for k in sorted(old)], indent=1))
+    os.replace(tmp, path)
 
 
 def _planned(state: dict[str, Any], counter: dict[str, int], settings: AbcSettings) -> int:

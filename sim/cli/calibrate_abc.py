@@ -189,8 +189,9 @@ def add_arguments(c) -> None:
                    help="stop after a generation that accepts less than this share")
     g.add_argument("--time-limit", type=non_negative_float, default=d.time_limit,
                    metavar="SECONDS", help="start no generation expected to end after this many "
-                        "seconds of sampling (its time extrapolated from the last two; 0: no "
-                        "limit); the report takes about a minute more")
+                        "seconds of sampling (its time extrapolated from the last two; a "
+                        "resume counts what replayed generations first took; 0: no limit); the "
+                        "report takes about a minute more")
     g.add_argument("--batch", type=positive_int, default=d.batch, metavar="B",
                    help="particles per batch (one ensemble batch on a worker)")
 
