@@ -83,7 +83,7 @@ class AbcSettings:
 
     scenario: str = "baseline"
     free: list[FreeParam] = field(default_factory=lambda: list(DEFAULT_FREE))
-    population: int = 1000
+    population: int = 500
     generations: int = 10
     replications: int = 2
     quantile: float = 0.5
