@@ -126,7 +126,8 @@ def cmd_abc(args: argparse.Namespace, out: Path) -> int:
     files = ["posterior.csv", "posterior_summary.csv", "acceptance.csv", "particles.csv",
              "points.csv", "fit.csv", *(["facts.csv"] if facts is not None else []),
              "trajectories.csv", "corner.png", "prior_posterior.png", "acceptance.png",
-             "model_vs_history.png", f"{world}.yaml", "runs/", "calibration.json"]
+             "model_vs_history.png", f"{world}.yaml", "runs/", "calibration.json",
+             "generations.json"]
     inst = scores.get("installed")
     worse = (inst is not None and inst["loss"] < mean["loss"])
     summary = AR.summary_markdown(outcome, post, acc, scores, facts, date, command, files)
