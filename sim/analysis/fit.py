@@ -181,3 +181,26 @@ def loss(model: np.ndarray, targets: pd.DataFrame) -> tuple[float, dict[str, flo
     return float(np.mean(list(comps.values()))), comps
 
 
+
+
+def losses(model: np.ndarray, targets: pd.DataFrame) -> np.ndarray:
+    """`loss` of each row of `model` (n, figures): one total per row, infinite on NaN.
+
+    The same definition as `loss`, vectorised over rows (an ABC population).
+    """
+    m = np.maximum(np.atleast_2d(np.asarray(model, dtype=float)), 1e-9)
+    with np.errstate(invalid="ignore"):
+        e = np.log(m / targets["value"].to_numpy(float))
+    bound = targets["bound"].to_numpy()
+    e = np.where((bound == "lower") & (e > 0), 0.0, e)
+    e = np.where((bound == "upper") & (e < 0), 0.0, e)
+    w = targets["weight"].to_numpy(float)
+    comps = []
+    for series in GROUPS.values():
+        sel = targets["series"].isin(series).to_numpy()
+        if sel.any():
+            comps.append((e[:, sel] ** 2 * w[sel]).sum(axis=1) / w[sel].sum())
+    if not comps:
+        return np.full(m.shape[0], np.inf)
+    out = np.mean(comps, axis=0)
+    return np.where(np.isfinite(out), out, np.inf)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from sim.cli.common import (
     progress_callback,
     save_figure,
     seed,
+    write_csv,
+    write_text,
     year,
 )
 from sim.errors import InputError
@@ -32,16 +33,8 @@ DEFAULT_REPLICATIONS = 4
 CHART_REPLICATIONS = 10
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_csv(path: Path, df) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+_write_text = write_text
+_write_csv = write_csv
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -54,6 +47,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.install and args.train_until != H.FIT_END:
         raise InputError(None, "--install installs a fit to all the history; a backtest "
                           f"(--train-until {args.train_until}) is not installed")
+    default_out = "results/calibration" + ("" if args.train_until == H.FIT_END
+                                           else f"-until-{args.train_until}")
+    if args.replications is None:
+        from sim.calibration.abc import AbcSettings
+
+        args.replications = (AbcSettings.replications if args.method == "abc"
+                             else DEFAULT_REPLICATIONS)
+    if args.method == "abc":
+        from sim.cli.calibrate_abc import cmd_abc
+
+        return cmd_abc(args, Path(args.out or default_out))
     scenario = load_scenario(args.scenario)
     free = C.parse_free(args.params, scenario)
     settings = C.Settings(scenario=args.scenario, free=free, budget=args.budget,
@@ -62,8 +66,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                           workers=args.workers, scheduler=args.scheduler, starts=args.starts,
                           profile_points=args.profile_points,
                           facts_replications=args.facts_replications)
-    default_out = "results/calibration" + ("" if args.train_until == H.FIT_END
-                                           else f"-until-{args.train_until}")
     out = Path(args.out or default_out)
     counts = C.plan_counts(settings)
     print(f"calibrate {args.scenario}: {len(free)} free parameters, budget {args.budget} "
@@ -190,16 +192,22 @@ def add_parsers(sub, common, fmt) -> None:
                     "rest of the world's debt elasticity, the level of trade with China in "
                     "four states) to the sourced history by a Latin "
                     "hypercube then Nelder-Mead, over replications with common seeds; write "
-                    "a report and the calibrated scenario layer. --train-until 2021 "
+                    "a report and the calibrated scenario layer. --method abc samples their "
+                    "posterior by ABC-SMC instead (ELFI). --train-until 2021 "
                     "backtests against naive forecasts. See docs/calibration.md.")
+    c.add_argument("--method", choices=("optimise", "abc"), default="optimise",
+                   help="optimise: the point search; abc: approximate Bayesian computation "
+                        "(ABC-SMC), weighted posterior draws")
     c.add_argument("--params", nargs="+", metavar="PATH[=LO:HI]", default=None,
                    help="free parameters as set: paths, e.g. params.trade_gdp_elasticity=0.2:2 "
                         "powers.china.capacity_growth (default: the documented default set)")
     c.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET, metavar="N",
-                   help="points to evaluate in the search (30%% Latin hypercube, the rest local "
-                        "searches; the slices come on top)")
-    c.add_argument("--replications", type=positive_int, default=DEFAULT_REPLICATIONS, metavar="R",
-                   help="runs per point (the same seeds at every point)")
+                   help="optimise: points to evaluate in the search (30%% Latin hypercube, the "
+                        "rest local searches; the slices come on top)")
+    c.add_argument("--replications", type=positive_int, default=None, metavar="R",
+                   help=f"runs per point: optimise, the same seeds at every point (default "
+                        f"{DEFAULT_REPLICATIONS}); abc, each particle on its own seeds (default "
+                        "2)")
     c.add_argument("--seed", type=seed, default=ROOT_SEED, metavar="S",
                    help="root seed of the replications and the Latin hypercube")
     c.add_argument("--train-until", type=year, default=H.FIT_END, metavar="YEAR",
@@ -226,7 +234,11 @@ def add_parsers(sub, common, fmt) -> None:
                    help="continue an interrupted calibration in --out, skipping logged points")
     c.add_argument("--install", action="store_true",
                    help="write the fitted values to scenarios/calibration/<world>.yaml, the "
-                        "layer the baseline extends")
+                        "layer the baseline extends (abc: the posterior mean, and the "
+                        "posterior to <world>_posterior.csv beside it)")
+    from sim.cli.calibrate_abc import add_arguments
+
+    add_arguments(c)
     c.set_defaults(func=cmd_calibrate)
 
 

@@ -65,6 +65,34 @@ def year(text: str) -> int:
     return v
 
 
+def _number(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a quantile, a share)."""
+    v = _number(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {v:g}")
+    return v
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of at least 0 (a threshold, seconds)."""
+    v = _number(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {v:g}")
+    return v
+
+
 def quarter(text: str) -> str:
     """A quarter label, YYYYQn, in the years a model can simulate."""
     from sim.world.quarters import parse_quarter
@@ -132,6 +160,8 @@ def progress_callback(desc: str, unit: str = "run"):
             bar = state["bar"] = progress(total, desc, unit)
             bar.update(done)
         else:
+            if total != bar.total:  # a count that is only an estimate (ABC generations)
+                bar.total = total
             bar.update(done - bar.n)
 
     def close() -> None:
@@ -149,4 +179,18 @@ def save_figure(fig, path: Path, dpi: int = 130) -> None:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_csv(path: Path, df) -> None:
+    """Write a table as CSV atomically, numbers to 6 significant digits."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False, float_format="%.6g")
     os.replace(tmp, path)

@@ -222,6 +222,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out)
     _check_size(args.replications, scenario.n_quarters)
+    from sim.cli import calibrate_abc as abc  # posterior predictive checks (a bad file: exit 2)
+
+    checks = abc.predictive_checks(args, scenario.world.name)
     result, seeds, started, finished = _run(scenario, args.replications, args.seed)
     facts = check_facts(result.shares, result.metrics)
     fit = trade_fit(result.metrics, trade_figures())
@@ -230,6 +233,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.cli import calibrate as cal  # fit to all sourced history (docs/calibration.md)
 
     history_fit = fit_history(result.metrics)
+
+    def more(folder: Path) -> None:
+        cal.write_validation_fit(history_fit, folder)
+        abc.write_predictive(checks, folder)
+
     io.write_validation(out, scenario, facts, fit, seeds, started, finished,
                         figures=validation_figures(facts, fit),
                         root_seed=args.seed, command=args.command_line,
@@ -237,8 +245,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                "history_fit": {k: history_fit[k] for k in
                                                ("loss", "components", "n")},
                                "facts_passed": int(facts["passed"].sum()),
-                               "facts_total": int(len(facts))},
-                        more=lambda folder: cal.write_validation_fit(history_fit, folder))
+                               "facts_total": int(len(facts)),
+                               "predictive_checks": abc.predictive_manifest(checks)},
+                        more=more)
     n = args.replications
     print(f"Stylized facts of the baseline ({n} run{'s' if n != 1 else ''}, seed {args.seed}):")
     print(_facts_table(facts))
@@ -260,6 +269,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("no sourced figure falls in the simulated years")
     print()
     cal.print_validation_fit(history_fit)
+    print()
+    abc.print_predictive(checks)
     passed = int(facts["passed"].sum())
     print(f"{passed}/{len(facts)} facts pass; results: {out}")
     return EXIT_OK if passed == len(facts) else EXIT_FAIL
@@ -300,6 +311,8 @@ def _port(text: str) -> int:
 
 # --------------------------------------------------------------------------- compare, explain, demo
 
+PPC_REPLICATIONS = 200
+"""Runs of validate's posterior predictive checks: enough for a 5-95% band per figure."""
 DEMO_SCENARIOS = ("baseline", "no_treaty", "no_ukraine_war", "us_stays")
 DEMO_REPLICATIONS = 30
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
@@ -554,6 +567,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", metavar="DIR", default="results/validate",
                    help="result folder: new, empty, or a previous result (replaced); other "
                         "folders are refused")
+    v.add_argument("--posterior", metavar="FILE", default=None,
+                   help="posterior for the predictive check (default: the installed "
+                        "scenarios/calibration/<world>_posterior.csv, if any)")
+    v.add_argument("--backtest-posterior", metavar="FILE", default=None,
+                   help="posterior of a --train-until calibration (its posterior.csv or its "
+                        "folder): predictive check on the held-out years")
+    v.add_argument("--ppc-replications", type=positive_int, default=PPC_REPLICATIONS,
+                   metavar="N", help="runs of the predictive checks (run i on posterior draw "
+                                     "i; the ensemble engine)")
     v.set_defaults(func=cmd_validate)
     _add_compare_parsers(sub, common, fmt)
 
