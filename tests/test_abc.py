@@ -19,11 +19,11 @@ from sim.scenario import history as H
 from sim.scenario.posterior import load_posterior, posterior_path, write_posterior
 from sim.scenario.scenarios import load_scenario, scenarios_dir
 
-TWO = [FreeParam("powers.china.budget_growth", 0.0, 0.15),
+TWO = [FreeParam("powers.china.capacity_growth", 0.0, 0.15),
        FreeParam("params.trade_gdp_elasticity", 0.2, 2.0)]
 TINY = ["--method", "abc", "--population", "20", "--generations", "2", "--batch", "10",
         "--replications", "1", "--executor", "serial", "--facts-replications", "0",
-        "--params", "powers.china.budget_growth", "params.trade_gdp_elasticity"]
+        "--params", "powers.china.capacity_growth=0:0.15", "params.trade_gdp_elasticity"]
 
 
 def _settings(**kw):
@@ -61,7 +61,7 @@ def test_tiny_abc_writes_a_valid_posterior(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "effective sample size" in text and "posterior mean" in text
     post = load_posterior(out / "posterior.csv")
-    assert post.names == ("powers.china.budget_growth", "params.trade_gdp_elasticity")
+    assert post.names == ("powers.china.capacity_growth", "params.trade_gdp_elasticity")
     assert post.size == 20 and post.meta["method"].startswith("abc-smc")
     assert post.meta["train_until"] == "2024"
     assert 1 <= post.effective_size() <= 20
@@ -128,7 +128,8 @@ def test_same_posterior_whatever_the_executor(tmp_path):
 @pytest.mark.slow
 def test_abc_recovers_a_known_parameter(tmp_path):
     """Figures made by the model at a known point: the posterior finds it and narrows."""
-    truth = {"powers.china.budget_growth": 0.07, "params.trade_gdp_elasticity": 1.3}
+    free = [FreeParam("params.investment_depreciation", 0.0, 0.15), TWO[1]]
+    truth = {"params.investment_depreciation": 0.07, "params.trade_gdp_elasticity": 1.3}
     targets = H.fit_targets()
     task = E.AbcTask(str(load_scenario("baseline").path), "2024Q4", tuple(truth), 8,
                      target_tuples(targets), tuple(sorted(H.mirror_ratios().items())))
@@ -136,10 +137,10 @@ def test_abc_recovers_a_known_parameter(tmp_path):
     made = E.simulate_particles(task, np.array([list(truth.values())]), seeds)[0]
     synthetic = targets.assign(value=made, bound="", weight=1.0)[np.isfinite(made)]
     synthetic = synthetic.reset_index(drop=True)
-    res = A.run_abc(_settings(population=100, generations=5, batch=50), tmp_path / "syn",
-                    targets=synthetic)
+    res = A.run_abc(_settings(free=free, population=100, generations=5, batch=50),
+                    tmp_path / "syn", targets=synthetic)
     mean = res.mean()
-    for f in TWO:
+    for f in free:
         assert abs(mean[f.path] - truth[f.path]) < 0.1 * (f.hi - f.lo), (f.path, mean)
     from sim.calibration.abc_report import posterior_table
 
@@ -184,7 +185,7 @@ def test_install_writes_the_posterior_and_its_mean(tmp_path, monkeypatch, capsys
     assert main(["calibrate", *args, "--install", "--out", str(tmp_path / "a")]) == 0
     assert "installed:" in capsys.readouterr().out
     post = load_posterior(posterior_path(copy, "central_asia"))
-    assert post.names == ("powers.china.budget_growth", "params.tilt_speed")
+    assert post.names == ("powers.china.capacity_growth", "params.tilt_speed")
     text = layer.read_text()
     assert text != before and "posterior mean" in text
     scn = load_scenario(copy / "baseline.yaml")
@@ -192,11 +193,14 @@ def test_install_writes_the_posterior_and_its_mean(tmp_path, monkeypatch, capsys
 
     for name, v in post.mean().items():
         assert current_value(scn, name) == pytest.approx(v, rel=1e-8)
-    # a tiny fit of parameters the layer holds fits worse than the shipped values: refused
+    # a tiny fit of parameters the layer holds fits worse than the shipped values: its draws
+    # are installed (the uncertainty), the better point values stay (the central estimate)
     shipped = layer.read_text()
-    assert main(["calibrate", *TINY, "--install", "--out", str(tmp_path / "b")]) == 1
-    assert "not installed: the installed calibration fits better" in capsys.readouterr().err
+    assert main(["calibrate", *TINY, "--install", "--out", str(tmp_path / "b")]) == 0
+    assert "the point values in" in capsys.readouterr().out
     assert layer.read_text() == shipped
+    assert load_posterior(posterior_path(copy, "central_asia")).names == (
+        "powers.china.capacity_growth", "params.trade_gdp_elasticity")
 
 
 # --------------------------------------------------------------------------- predictive check
@@ -222,18 +226,18 @@ def test_coverage_on_known_draws():
 def test_keys_a_scenario_cannot_take_are_left_out():
     from sim.scenario.posterior import Posterior
 
-    post = Posterior(("powers.china.budget_growth", "events.no_such_event.effects[0].value"),
+    post = Posterior(("powers.china.capacity_growth", "events.no_such_event.effects[0].value"),
                      np.array([[0.05, 1.0], [0.06, 2.0]]), np.array([1.0, 1.0]))
     keep, skipped = applicable(load_scenario("baseline"), post)
     assert keep == [0] and len(skipped) == 1 and "no_such_event" in skipped[0]
 
 
 def test_a_backtest_check_needs_a_backtest_posterior(tmp_path):
-    path = write_posterior(tmp_path / "p.csv", ["powers.china.budget_growth"],
+    path = write_posterior(tmp_path / "p.csv", ["powers.china.capacity_growth"],
                            np.array([[0.05]]), np.array([1.0]), {"train_until": "2024"})
     with pytest.raises(InputError, match="no held-out years"):
         posterior_check(load_posterior(path), 4, 1, backtest=True)
-    path = write_posterior(tmp_path / "q.csv", ["powers.china.budget_growth"],
+    path = write_posterior(tmp_path / "q.csv", ["powers.china.capacity_growth"],
                            np.array([[0.05]]), np.array([1.0]))
     with pytest.raises(InputError, match="train_until"):
         posterior_check(load_posterior(path), 4, 1, backtest=True)
@@ -242,7 +246,7 @@ def test_a_backtest_check_needs_a_backtest_posterior(tmp_path):
 def test_validate_runs_the_posterior_predictive_checks(tmp_path, capsys):
     rng = np.random.default_rng(3)
     vals = np.column_stack([rng.uniform(0.02, 0.06, 50), rng.uniform(0.7, 1.1, 50)])
-    names = ["powers.china.budget_growth", "params.trade_gdp_elasticity"]
+    names = ["powers.china.capacity_growth", "params.trade_gdp_elasticity"]
     post = write_posterior(tmp_path / "post.csv", names, vals, np.ones(50))
     bt = write_posterior(tmp_path / "bt" / "posterior.csv", names, vals, np.ones(50),
                          {"train_until": "2021"})

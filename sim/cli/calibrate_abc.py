@@ -133,8 +133,9 @@ def cmd_abc(args: argparse.Namespace, out: Path) -> int:
     summary = AR.summary_markdown(outcome, post, acc, scores, facts, date, command, files)
     if worse:
         summary = summary.rstrip("\n") + (
-            f"\n\n**Warning:** the installed calibration fits better than this posterior's "
-            f"mean (loss {inst['loss']:.4f} < {mean['loss']:.4f}); --install refuses it.\n")
+            f"\n\n**Note:** the installed point calibration fits better than this "
+            f"posterior's mean (loss {inst['loss']:.4f} < {mean['loss']:.4f}); --install "
+            f"installs the posterior's draws but keeps the installed point values.\n")
     _write_text(out / "summary.md", summary)
 
     print(f"posterior: {len(p.weights)} draws, effective sample size {p.ess:.0f}, epsilon "
@@ -153,19 +154,21 @@ def cmd_abc(args: argparse.Namespace, out: Path) -> int:
               f"pass ({settings.facts_replications} runs)" + (f"; fails {failed}" if failed
                                                               else ""))
     if args.install:
-        if worse:
-            err(f"not installed: the installed calibration fits better ({inst['loss']:.4f} < "
-                f"{mean['loss']:.4f}); try more --generations or a larger --population")
-            print(f"report: {out / 'summary.md'}")
-            return 1
         if not ok:
             err("not installed: the posterior mean fails stylized facts (see facts.csv)")
             print(f"report: {out / 'summary.md'}")
             return 1
         installed_layer.parent.mkdir(parents=True, exist_ok=True)
         write_posterior(target_post, names, p.values, p.weights, meta)
-        _write_text(installed_layer, text)
-        print(f"installed: {target_post} and the posterior mean in {installed_layer}")
+        if worse:
+            # The point calibration stays the central estimate (`--uncertainty none`); the
+            # draws carry the parameter uncertainty every what-if samples from.
+            print(f"installed: {target_post}; the point values in {installed_layer} stay "
+                  f"(they fit better than the posterior mean: {inst['loss']:.4f} < "
+                  f"{mean['loss']:.4f})")
+        else:
+            _write_text(installed_layer, text)
+            print(f"installed: {target_post} and the posterior mean in {installed_layer}")
     print(f"report: {out / 'summary.md'}")
     return 0 if ok or backtest else 1
 
