@@ -156,8 +156,12 @@ def test_reset_unchanged_is_greatgame_run_and_text_is_legible(browser, app_url,
     page = _open(browser, app_url)
     # the sliders start at the scenario's own values (they showed 0.7 for both before)
     _open_group(page, "Decisions")
-    for name, value in (("States' decision temperature", 0.35),
-                        ("Powers' investment temperature", 0.4956)):
+    from sim.scenario.scenarios import load_scenario
+
+    params = load_scenario("baseline").params
+    for name, value in (("States' decision temperature", round(params.alignment_temperature, 4)),
+                        ("Powers' investment temperature",
+                         round(params.allocation_temperature, 4))):
         expect(page.get_by_role("slider", name=name)).to_have_count(1)
         expect(page.get_by_text(f"{name}: {value}")).to_be_visible()
     fresh = _shares(page)
