@@ -17,7 +17,7 @@ from sim.cli.common import (
     err,
     non_negative_int,
     positive_int,
-    progress_callback,
+    run_with_progress,
     save_figure,
     seed,
     write_csv,
@@ -73,23 +73,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"{counts['local']}, slices {counts['profile']}) x {args.replications} "
           f"replications; training years {H.FIT_START}-{args.train_until}; executor "
           f"{args.executor}", file=sys.stderr)
-    update, close = progress_callback("calibrate", "point")
-    try:
-        from tqdm import tqdm
-
-        outcome = C.calibrate(settings, out, resume=args.resume, progress=update,
-                              note=lambda m: tqdm.write(f"  {m}", file=sys.stderr))
-    except InputError:
-        close()
-        raise
-    except KeyboardInterrupt:
-        close()
+    def interrupted() -> str:
         from sim.runs.sweep import done_records
 
-        err(f"interrupted: {len(done_records(out))} evaluations are saved in {out}; run the "
-             "same command with --resume to continue")
-        raise
-    close()
+        return (f"interrupted: {len(done_records(out))} evaluations are saved in {out}; run "
+                "the same command with --resume to continue")
+
+    outcome = run_with_progress(
+        "calibrate", "point",
+        lambda update, note: C.calibrate(settings, out, resume=args.resume, progress=update,
+                                         note=note),
+        interrupted)
 
     date = dt.date.today().isoformat()
     command = args.command_line

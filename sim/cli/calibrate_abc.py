@@ -13,10 +13,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from sim.cli.common import err, progress_callback, save_figure
+from sim.cli.common import err, run_with_progress, save_figure
 from sim.cli.common import write_csv as _write_csv
 from sim.cli.common import write_text as _write_text
-from sim.errors import InputError
 
 CHART_REPLICATIONS = 10
 
@@ -56,21 +55,12 @@ def cmd_abc(args: argparse.Namespace, out: Path) -> int:
           f"generations (threshold: the {settings.quantile:g} quantile of the last), "
           f"{settings.replications} runs per particle{limit}; training years "
           f"{H.FIT_START}-{args.train_until}; executor {args.executor}", file=sys.stderr)
-    update, close = progress_callback("abc", "point")
-    try:
-        from tqdm import tqdm
-
-        outcome = A.run_abc(settings, out, resume=args.resume, progress=update,
-                            note=lambda m: tqdm.write(f"  {m}", file=sys.stderr))
-    except InputError:
-        close()
-        raise
-    except KeyboardInterrupt:
-        close()
-        err(f"interrupted: finished batches are saved in {out}; run the same command with "
-            "--resume to continue")
-        raise
-    close()
+    outcome = run_with_progress(
+        "abc", "point",
+        lambda update, note: A.run_abc(settings, out, resume=args.resume, progress=update,
+                                       note=note),
+        lambda: (f"interrupted: finished batches are saved in {out}; run the same command "
+                 "with --resume to continue"))
 
     date = dt.date.today().isoformat()
     command = args.command_line

@@ -171,6 +171,29 @@ def progress_callback(desc: str, unit: str = "run"):
     return update, close
 
 
+def run_with_progress(desc: str, unit: str, work, interrupted):
+    """Run `work(update, note)` under a progress bar; on Ctrl-C print `interrupted()`.
+
+    `update(done, total)` feeds the bar and `note(text)` prints a line above it. The bar is
+    closed whatever happens; a KeyboardInterrupt is re-raised after the message (which says
+    what was saved and how to resume).
+    """
+    from tqdm import tqdm
+
+    update, close = progress_callback(desc, unit)
+    try:
+        result = work(update, lambda m: tqdm.write(f"  {m}", file=sys.stderr))
+    except KeyboardInterrupt:
+        close()
+        err(interrupted())
+        raise
+    except BaseException:
+        close()
+        raise
+    close()
+    return result
+
+
 def save_figure(fig, path: Path, dpi: int = 130) -> None:
     """Save a matplotlib figure as PNG, atomically (a temporary file, then a rename)."""
     tmp = path.with_name(f".{path.name}.tmp.png")
