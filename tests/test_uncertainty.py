@@ -370,6 +370,11 @@ def test_compare_report_says_which_intervals_and_how_wide(tmp_path, post_file, c
     assert set(pd.read_csv(out / "shares.csv")["interval"]) == {"randomness+posterior"}
     w = pd.read_csv(out / "interval_widths.csv")
     assert list(w["uncertainty"]) == ["posterior", "none"] and list(w["shown"]) == [True, False]
+    assert list(w["kind"]) == ["95% credible interval (the central 95% of the runs)",
+                               "95% confidence interval of the mean"]
+    # with draws the shown interval is the central range of the runs themselves
+    assert w.loc[0, "mean_width_pp"] == w.loc[0, "range_width_pp"]  # 2016: before the war
+    assert "95% credible interval" in " ".join(text.split())
     assert (w["n_differences"] == 8).all() and (w["quarter"] == END).all()
     runs = pd.read_csv(out / "runs.csv")
     nw = runs[runs["scenario"] == "no_ukraine_war"]
@@ -396,7 +401,7 @@ def test_a_plain_report_says_model_randomness_only(tmp_path, capsys):
     out = tmp_path / "plain"
     assert main(["compare", "baseline", "us_stays", "-n", "2", "--end", END, "--workers", "1",
                  "--no-reuse", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())  # the terminal text is wrapped
     assert "model randomness only" in text and "no posterior is installed" in text
     assert set(pd.read_csv(out / "differences.csv")["interval"]) == {"randomness"}
     assert len(pd.read_csv(out / "interval_widths.csv")) == 1
@@ -431,10 +436,11 @@ def test_a_difference_whose_interval_includes_zero_reads_no_clear_difference():
             in " ".join(text))
     clear = [t for t in text if "no clear difference" in t]
     assert clear and clear[0].startswith(
-        "Under alt, no clear difference in China's regional share in 2035Q4 from ref (95% CI "
-        "\u2212")
+        "Under alt, no clear difference in China's regional share in 2035Q4 from ref (95% "
+        "credible interval \u2212")
     assert " to +" in clear[0] and clear[0].endswith("%).")
-    assert text[-1] == T.INTERVAL_SENTENCES["posterior"]
+    assert text[-1] == T.INTERVAL_SENTENCES["posterior"].format(confidence=0.95)
+    assert "the central 95% of the runs' values" in text[-1]
 
 
 def test_headline_width_is_the_mean_width_of_each_powers_regional_difference():
@@ -564,3 +570,30 @@ def test_the_installed_posterior_is_found_where_calibration_installs_it(tmp_path
     assert runner.installed_for("central_asia") is found  # read once while unchanged
     u = choose_uncertainty(None, None, ["central_asia"])
     assert u.drawn and u.sha256 == runner.file_sha256(post_file)
+
+
+def test_a_credible_interval_does_not_narrow_with_more_runs_but_a_ci_of_the_mean_does():
+    """With posterior draws the report shows the runs' central range: more runs estimate it
+    better, they do not make the future more certain. The t interval of the mean narrows."""
+    rng = np.random.default_rng(7)
+
+    def widths(n):
+        diff = rng.normal(0.01, 0.02, n)  # per-run paired differences of China's share
+        rows = []
+        for rep in range(n):
+            for scen, d in (("ref", 0.0), ("alt", diff[rep])):
+                rows += [{"scenario": scen, "replication": rep, "seed": rep, "quarter": "2035Q4",
+                          "step": 84, "area": "region", "power": "china", "share": 0.3 + d}]
+        shares = pd.DataFrame(rows)
+        runs = C.paired_differences(shares, "ref", interval="runs").iloc[0]
+        mean = C.paired_differences(shares, "ref", interval="mean").iloc[0]
+        return runs["ci_high"] - runs["ci_low"], mean["ci_high"] - mean["ci_low"]
+
+    (runs_30, mean_30), (runs_3000, mean_3000) = widths(30), widths(3000)
+    assert mean_3000 < mean_30 / 5  # 1/sqrt(n): about 10 times narrower
+    assert 0.6 < runs_3000 / runs_30 < 1.6  # the spread of the runs stays
+    assert abs(runs_3000 - 2 * 1.96 * 0.02) < 0.01  # the central 95% of N(0.01, 0.02)
+    with pytest.raises(ValueError, match="unknown interval"):
+        C.share_intervals(pd.DataFrame({"scenario": ["a"], "area": ["region"], "power": ["eu"],
+                                        "quarter": ["2035Q4"], "share": [0.1]}),
+                          interval="spread")

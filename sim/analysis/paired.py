@@ -31,6 +31,13 @@ CONFIDENCE = 0.95
 KEYS = ["scenario", "area", "power", "quarter"]
 _INTERVAL = ["n", "mean", "sd", "ci_low", "ci_high"]
 
+INTERVAL_KINDS = ("mean", "runs")
+"""What an interval is. `mean`: the Student t confidence interval of the mean over
+replications (how precisely the runs pin down the model's average; it narrows as 1/sqrt(n)).
+`runs`: the central range holding `confidence` of the replications' own values (with
+posterior draws, a credible interval: where the quantity lies across the parameter values
+history allows and the model's chance; more runs estimate it better but do not narrow it)."""
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -60,13 +67,38 @@ def t_interval(mean: np.ndarray, sd: np.ndarray, n: np.ndarray,
     return low, high
 
 
+def run_range(values: pd.DataFrame, by: list[str], column: str,
+              confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """The central `confidence` range of `column` over the rows of each group.
+
+    The (1 - confidence) / 2 and (1 + confidence) / 2 quantiles (linear interpolation), in
+    the group order of `values.groupby(by, sort=False)`; NaN for a group of fewer than two
+    values. Equal values give a zero-width range, exactly that value.
+
+    Returns:
+        (low, high) arrays.
+    """
+    g = values.groupby(by, sort=False)[column]
+    tail = (1 - confidence) / 2
+    n = g.count().to_numpy()
+    low = np.where(n >= 2, g.quantile(tail).to_numpy(float), np.nan)
+    high = np.where(n >= 2, g.quantile(1 - tail).to_numpy(float), np.nan)
+    return low, high
+
+
 def _summarise(values: pd.DataFrame, by: list[str], column: str,
-               confidence: float) -> pd.DataFrame:
-    """n, mean, sd and t interval of `column` over the rows of each group."""
+               confidence: float, interval: str = "mean") -> pd.DataFrame:
+    """n, mean, sd and interval (`INTERVAL_KINDS`) of `column` over the rows of each group."""
+    if interval not in INTERVAL_KINDS:
+        raise ValueError(f"unknown interval {interval!r} (expected one of "
+                         f"{', '.join(INTERVAL_KINDS)})")
     g = values.groupby(by, sort=False)[column]
     out = g.agg(n="count", mean="mean", sd="std").reset_index()
     out["sd"] = out["sd"].where(out["n"] >= 2)
-    out["ci_low"], out["ci_high"] = t_interval(out["mean"], out["sd"], out["n"], confidence)
+    if interval == "mean":
+        out["ci_low"], out["ci_high"] = t_interval(out["mean"], out["sd"], out["n"], confidence)
+    else:
+        out["ci_low"], out["ci_high"] = run_range(values, by, column, confidence)
     return out
 
 
@@ -89,20 +121,23 @@ def _sort(frame: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- shares
 
 def share_intervals(shares: pd.DataFrame, confidence: float = CONFIDENCE,
-                    quarters: Iterable[str] | None = None) -> pd.DataFrame:
-    """Mean share of each power in each state and the region, with a t interval.
+                    quarters: Iterable[str] | None = None,
+                    interval: str = "mean") -> pd.DataFrame:
+    """Mean share of each power in each state and the region, with an interval.
 
     Args:
         shares: Tidy shares of one or more scenarios.
         confidence: Confidence level of the interval.
         quarters: Keep only these quarters (all if None).
+        interval: `mean` (t interval of the mean) or `runs` (central range of the runs),
+            see `INTERVAL_KINDS`.
 
     Returns:
         Rows scenario, area, power, quarter, year (decimal), n (replications), mean, sd,
         ci_low, ci_high; shares as fractions.
     """
     s = shares if quarters is None else shares[shares["quarter"].isin(list(quarters))]
-    out = _summarise(s, KEYS, "share", confidence)
+    out = _summarise(s, KEYS, "share", confidence, interval)
     out.insert(4, "year", out["quarter"].map(quarter_year))
     return _sort(out, shares)
 
@@ -151,18 +186,22 @@ def paired(shares: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def paired_differences(shares: pd.DataFrame, reference: str,
                        confidence: float = CONFIDENCE,
-                       quarters: Iterable[str] | None = None) -> pd.DataFrame:
-    """Mean paired difference (scenario minus reference) with a t interval, per power and area.
+                       quarters: Iterable[str] | None = None,
+                       interval: str = "mean") -> pd.DataFrame:
+    """Mean paired difference (scenario minus reference) with an interval, per power and area.
 
-    The interval is the paired t interval: a one-sample t interval of the per-replication
-    differences. Comparing a scenario with itself gives differences of exactly zero and
-    zero-width intervals.
+    With `interval="mean"` the interval is the paired t interval (a one-sample t interval of
+    the per-replication differences); with `"runs"` the central range of those differences
+    (a credible interval when replications draw their parameters from a posterior).
+    Comparing a scenario with itself gives differences of exactly zero and zero-width
+    intervals either way.
 
     Args:
         shares: Tidy shares of the reference and the other scenarios, same seeds.
         reference: The reference scenario's label.
         confidence: Confidence level.
         quarters: Keep only these quarters (all if None).
+        interval: `mean` or `runs` (`INTERVAL_KINDS`).
 
     Returns:
         Rows scenario, reference, area, power, quarter, year, n, mean, sd, ci_low, ci_high
@@ -171,7 +210,7 @@ def paired_differences(shares: pd.DataFrame, reference: str,
     """
     s = shares if quarters is None else shares[shares["quarter"].isin(list(quarters))]
     d = paired(s, reference)
-    out = _summarise(d, ["scenario", "reference", *KEYS[1:]], "diff", confidence)
+    out = _summarise(d, ["scenario", "reference", *KEYS[1:]], "diff", confidence, interval)
     out.insert(5, "year", out["quarter"].map(quarter_year))
     out["distinct"] = (out["ci_low"] > 0) | (out["ci_high"] < 0)
     return _sort(out, shares)
@@ -424,7 +463,7 @@ def common_quarters(shares: pd.DataFrame) -> list[str]:
 
 def build(shares: pd.DataFrame, reference: str, quarters: Sequence[str],
           pairs: Sequence[tuple[str, str]] = (("china", "russia"),),
-          confidence: float = CONFIDENCE) -> dict[str, pd.DataFrame]:
+          confidence: float = CONFIDENCE, interval: str = "mean") -> dict[str, pd.DataFrame]:
     """Every table of a comparison, as fractions, over the quarters all scenarios simulate.
 
     Args:
@@ -433,6 +472,7 @@ def build(shares: pd.DataFrame, reference: str, quarters: Sequence[str],
         quarters: Quarters at which to name the leaders (see `sim.world.quarters.year_quarter`).
         pairs: (power, rival) pairs for overtaking.
         confidence: Confidence level of the intervals.
+        interval: What the intervals of shares and differences are (`INTERVAL_KINDS`).
 
     Returns:
         `shares` (share_intervals), `differences` (paired_differences), `overtaking` and
@@ -441,8 +481,8 @@ def build(shares: pd.DataFrame, reference: str, quarters: Sequence[str],
     common = common_quarters(shares)
     s = shares[shares["quarter"].isin(common)]
     return {
-        "shares": share_intervals(s, confidence),
-        "differences": paired_differences(s, reference, confidence),
+        "shares": share_intervals(s, confidence, interval=interval),
+        "differences": paired_differences(s, reference, confidence, interval=interval),
         "overtaking": overtaking(s, pairs),
         "leaders": leaders(s, list(quarters), reference),
     }

@@ -450,7 +450,7 @@ def _power_handles(powers: list[str], band_label: str) -> list:
 
 def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
                         area: str = REGION, reference: str | None = None,
-                        confidence: float = 0.95) -> Figure:
+                        confidence: float = 0.95, band: str | None = None) -> Figure:
     """Side by side, one panel per scenario: each power's mean share with its interval.
 
     In every panel but the reference's, the reference's means are drawn as thin dashed lines.
@@ -461,6 +461,8 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
         area: `region` or a state.
         reference: The reference scenario (default: the first).
         confidence: Level of the intervals (for the legend).
+        band: What the shaded band is, for the legend (default: the confidence interval
+            of the mean; a report with posterior draws shows credible intervals).
 
     Returns:
         The Figure; its panels are `fig.axes[:n_scenarios]` in scenario order.
@@ -486,7 +488,7 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
         _panel(ax, name + (" (reference)" if name == reference else ""), (0, top),
                percent_ticks(), "Share of influence (%)", (first, last))
     n = _n_runs(d)
-    handles = _power_handles(powers, f"{confidence:.0%} confidence interval of the mean")
+    handles = _power_handles(powers, band or f"{confidence:.0%} confidence interval of the mean")
     if len(scenarios) > 1:
         handles.append(Line2D([], [], color="0.3", lw=1.0, ls=(0, (3, 2)),
                               label=f"{reference} (reference)"))
@@ -498,7 +500,8 @@ def plot_compare_shares(intervals: pd.DataFrame, fig: Figure | None = None, *,
 
 
 def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
-                          area: str = REGION, confidence: float = 0.95) -> Figure:
+                          area: str = REGION, confidence: float = 0.95,
+                          band: str | None = None) -> Figure:
     """One panel per scenario: difference from the reference of each power's share over time.
 
     Args:
@@ -506,6 +509,7 @@ def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
         fig: Figure to draw on (empty); a new one if None.
         area: `region` or a state.
         confidence: Level of the intervals (for the legend).
+        band: What the shaded band is, for the legend (default: the confidence interval).
 
     Returns:
         The Figure; its panels are `fig.axes[:n_scenarios]`.
@@ -531,7 +535,8 @@ def plot_difference_lines(diffs: pd.DataFrame, fig: Figure | None = None, *,
         _panel(ax, f"{name} minus {reference}", (-lim, lim), TickFormatter(),
                "Difference (percentage points)", (first, last))
     n = _n_runs(d)
-    handles = _power_handles(powers, f"{confidence:.0%} confidence interval ({n} paired runs)")
+    handles = _power_handles(powers, f"{band or f'{confidence:.0%} confidence interval'} "
+                                     f"({n} paired runs)")
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                fontsize=FONT["legend"], frameon=False)
     fig.suptitle(f"Difference from {reference} in each power's share of influence in "

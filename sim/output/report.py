@@ -39,11 +39,13 @@ from sim.analysis import explain as E
 from sim.analysis import paired as C
 from sim.output import plots
 from sim.output.report_text import (
+    INTERVAL_OF_MODE,
     Num,
     Sentence,
     display_explanations,
     display_tables,
     fmt,
+    interval_name,
     overtaking_note,
     round_value,
     sentence_text,
@@ -173,11 +175,12 @@ def analyse(g: Gathered, years: Sequence[int] | None = None, map_quarter: str | 
     elif map_quarter not in set(common):
         raise ValueError(f"--map-quarter {map_quarter} is outside the compared period "
                          f"{common[0]}–{common[-1]}")
-    tables = C.build(shares, reference, quarters, pairs, confidence)
+    unc = g.uncertainty
+    tables = C.build(shares, reference, quarters, pairs, confidence,
+                     interval=INTERVAL_OF_MODE[unc.mode])
     tables["map_leaders"] = (tables["leaders"] if map_quarter in quarters
                              else C.leaders(shares, [map_quarter], reference))
     display = display_tables(tables)
-    unc = g.uncertainty
     for name in ("shares", "differences"):
         display[name]["interval"] = INTERVAL_CODES[unc.mode]
     widths = interval_widths(g, tables["differences"], reference, quarters[-1], confidence)
@@ -207,31 +210,50 @@ def interval_widths(g: Gathered, diffs: pd.DataFrame, reference: str, quarter: s
     The headline differences are each power's regional difference from the reference in
     the headline quarter (`sim.analysis.paired.headline_width`). The first row is the
     report's own runs; a second row, when the gathered runs carry their counterpart in the
-    other uncertainty mode (same seeds), gives the width in that mode.
+    other uncertainty mode (same seeds), gives the width in that mode. `mean_width_pp` is
+    the width of the interval each mode's report shows (`INTERVAL_OF_MODE`: the t interval
+    of the mean without draws, the credible interval with them); `range_width_pp` is the
+    width of the central range of the runs in both, the like-for-like measure of how much
+    the outcome varies in each mode.
 
     Returns:
-        Rows uncertainty (`none` or `posterior`), interval (what it covers), shown (True
-        for the report's own intervals), runs (where the runs came from), quarter,
-        n_differences, mean_width_pp (rounded as shown).
+        Rows uncertainty (`none` or `posterior`), interval (what it covers), kind (what the
+        interval is), shown (True for the report's own intervals), runs (where the runs
+        came from), quarter, n_differences, mean_width_pp, range_width_pp (rounded as
+        shown).
     """
     unc = g.uncertainty
     rows = []
-    width, n = C.headline_width(diffs, quarter)
-    rows.append({"uncertainty": unc.mode, "interval": unc.label, "shown": True,
-                 "runs": "the runs of this report", "quarter": quarter, "n_differences": n,
-                 "mean_width_pp": width * 100})
+
+    def row(mode, label, shown, runs, d_shown, d_range):
+        width, n = C.headline_width(d_shown, quarter)
+        spread, _ = C.headline_width(d_range, quarter)
+        return {"uncertainty": mode, "interval": label,
+                "kind": interval_name(confidence, mode, long=True), "shown": shown,
+                "runs": runs, "quarter": quarter, "n_differences": n,
+                "mean_width_pp": width * 100, "range_width_pp": spread * 100}
+
+    def diffs_of(shares, mode):
+        return C.paired_differences(shares, reference, confidence, quarters=[quarter],
+                                    interval=mode)
+
+    own_shares = g.result.shares[g.result.shares["quarter"] == quarter]
+    rows.append(row(unc.mode, unc.label, True, "the runs of this report", diffs,
+                    diffs_of(own_shares, "runs")))
     other = unc.other()
     if g.counterpart is not None and other is not None:
         twin = g.counterpart[g.counterpart["quarter"] == quarter]
-        d = C.paired_differences(twin, reference, confidence)
-        width, n = C.headline_width(d, quarter)
-        rows.append({"uncertainty": other.mode, "interval": other.label, "shown": False,
-                     "runs": "the same seeds in the other mode, on the ensemble engine",
-                     "quarter": quarter, "n_differences": n, "mean_width_pp": width * 100})
+        rows.append(row(other.mode, other.label, False,
+                        "the same seeds in the other mode, on the ensemble engine",
+                        diffs_of(twin, INTERVAL_OF_MODE[other.mode]), diffs_of(twin, "runs")))
     frame = pd.DataFrame(rows)
     frame["n_differences"] = frame["n_differences"].astype("Int64")
-    frame["mean_width_pp"] = [round_value(v, "mean_width_pp") for v in frame["mean_width_pp"]]
+    for col in ("mean_width_pp", "range_width_pp"):
+        frame[col] = [round_value(v, "mean_width_pp") for v in frame[col]]
     return frame
+
+
+SHORT = {"none": "with model randomness only", "posterior": "with posterior draws"}
 
 
 def widths_text(c: Comparison) -> str:
@@ -240,14 +262,18 @@ def widths_text(c: Comparison) -> str:
     if w is None or w.empty:
         return c.gathered.uncertainty.label
     own = w.iloc[0]
-    text = (f"{c.confidence:.0%} CI over {len(c.gathered.seeds)} paired runs, "
+    text = (f"{own['kind']} over {len(c.gathered.seeds)} paired runs, "
             f"{own['interval']}; the headline differences ({own['n_differences']} regional "
             f"differences in {own['quarter']}) are on average "
             f"{fmt(own['mean_width_pp'], 'mean_width_pp')} points wide")
     if len(w) > 1:
         other = w.iloc[1]
         text += (f", {fmt(other['mean_width_pp'], 'mean_width_pp')} points with "
-                 f"{other['interval']}")
+                 f"{other['interval']} ({other['kind']}). Like for like, the central "
+                 f"{c.confidence:.0%} of the runs' differences spans "
+                 f"{fmt(own['range_width_pp'], 'mean_width_pp')} points {SHORT[own['uncertainty']]}"
+                 f" and {fmt(other['range_width_pp'], 'mean_width_pp')} "
+                 f"{SHORT[other['uncertainty']]}")
     elif c.gathered.uncertainty.posterior is None:
         text += " (no posterior is installed for this world, so parameter uncertainty is " \
                 "not shown)"
@@ -271,12 +297,14 @@ def draw_charts(c: Comparison) -> dict[str, Figure]:
         width = WIDTH if cols > 1 else 0.6 * WIDTH
         return width, min(3.6, width / cols * 0.68) * int(np.ceil(n / cols)) + 1.3
 
+    band = interval_name(c.confidence, c.gathered.uncertainty.mode, long=True)
     figs["shares_by_scenario"] = plots.plot_compare_shares(
         t["shares"], new(*panels(n_scen, 2 if n_scen == 4 else 3)), reference=c.reference,
-        confidence=c.confidence)
+        confidence=c.confidence, band=band)
     n_diff = max(1, n_scen - 1)
     figs["difference_over_time"] = plots.plot_difference_lines(
-        t["differences"], new(*panels(n_diff, 3)), confidence=c.confidence)
+        t["differences"], new(*panels(n_diff, 3)), confidence=c.confidence,
+        band=interval_name(c.confidence, c.gathered.uncertainty.mode))
     figs["difference_heatmap"] = plots.plot_difference_heatmap(
         t["differences"], c.quarters,
         new(3.3 * len(c.quarters) + 1.8, 2.5 * n_diff + 1.2), confidence=c.confidence)
@@ -487,7 +515,8 @@ def _uncertainty_html(c: Comparison) -> dict[str, Any]:
     for i, row in (w.iterrows() if w is not None else []):
         out["widths"][row["uncertainty"]] = {
             col: _cell("interval_widths", w, i, col)
-            for col in ("mean_width_pp", "n_differences", "quarter")}
+            for col in ("mean_width_pp", "range_width_pp", "n_differences", "quarter")}
+        out["widths"][row["uncertainty"]]["kind"] = row["kind"]
     return out
 
 
@@ -516,6 +545,8 @@ def render_html(c: Comparison, svgs: dict[str, bytes], meta: dict[str, Any]) -> 
         tables={k: v for k, v in _html_tables(c).items()}, quarters=c.quarters,
         explanations=_explain_html(c), reference=c.reference, lag=c.lag_quarters,
         confidence=f"{c.confidence:.0%}", n_runs=len(g.seeds), map_quarter=c.map_quarter,
+        ci=interval_name(c.confidence, g.uncertainty.mode),
+        ci_long=interval_name(c.confidence, g.uncertainty.mode, long=True),
         terms=[E.TERM_LABELS[t] for t in E.TERMS], Markup=Markup)
 
 

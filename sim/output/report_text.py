@@ -205,8 +205,29 @@ def _area_phrase(area: str) -> str:
     return "region-wide" if area == REGION else f"in {plots.area_label(area)}"
 
 
+INTERVAL_OF_MODE = {"none": "mean", "posterior": "runs"}
+"""Which interval (`sim.analysis.paired.INTERVAL_KINDS`) a report shows in each uncertainty
+mode. Without draws: the t interval of the mean (the runs differ by chance alone, so the
+question is how precisely they pin down the model's average). With posterior draws: the
+central range of the runs, a credible interval (the question is where the quantity lies
+given what history leaves open; the interval of a mean over draws would narrow with every
+added run and claim a precision no one can defend)."""
+
+
+def interval_name(confidence: float, uncertainty: str = "none", long: bool = False) -> str:
+    """What an interval is called in a sentence, a heading or a legend.
+
+    `95% CI` / `95% credible interval`; long: `95% confidence interval of the mean` /
+    `95% credible interval (the central 95% of the runs)`.
+    """
+    if INTERVAL_OF_MODE[uncertainty] == "runs":
+        return (f"{confidence:.0%} credible interval" + (
+            f" (the central {confidence:.0%} of the runs)" if long else ""))
+    return f"{confidence:.0%} confidence interval of the mean" if long else f"{confidence:.0%} CI"
+
+
 def _difference_sentence(row: int, r: pd.Series, shares: pd.DataFrame,
-                         share_rows: dict[tuple, int], confidence: float) -> Sentence:
+                         share_rows: dict[tuple, int], ci: str) -> Sentence:
     d = "diff_pp"
     more = "higher" if r[d] > 0 else "lower"
     who = possessive(r["power"])
@@ -216,7 +237,7 @@ def _difference_sentence(row: int, r: pd.Series, shares: pd.DataFrame,
     if not bool(r["distinct"]):  # the interval includes zero: no clear difference
         return [f"Under {r['scenario']}, no clear difference in {who} {where} in ",
                 Num("differences", row, "quarter", r["quarter"]),
-                f" from {r['reference']} ({confidence:.0%} CI ",
+                f" from {r['reference']} ({ci} ",
                 Num("differences", row, "diff_ci_low_pp", r["diff_ci_low_pp"]), " to ",
                 Num("differences", row, "diff_ci_high_pp", r["diff_ci_high_pp"]),
                 " points; ", Num("shares", a, "share_pct", shares.at[a, "share_pct"]),
@@ -226,7 +247,7 @@ def _difference_sentence(row: int, r: pd.Series, shares: pd.DataFrame,
     return [f"Under {r['scenario']}, {who} {where} in ",
             Num("differences", row, "quarter", r["quarter"]), " is ",
             Num("differences", row, d, r[d], True),
-            f" points {more} than under {r['reference']} ({confidence:.0%} CI ",
+            f" points {more} than under {r['reference']} ({ci} ",
             Num("differences", row, lo, r[lo], True), "–",
             Num("differences", row, hi, r[hi], True), "; ",
             Num("shares", a, "share_pct", shares.at[a, "share_pct"]), "% against ",
@@ -332,7 +353,9 @@ INTERVAL_SENTENCES = {
             "own parameter values, so uncertainty in those values is not included.",
     "posterior": "Every interval here covers model randomness and parameter uncertainty "
                  "(posterior draws): each replication runs its own parameter set drawn from "
-                 "the calibrated posterior, the same one in every scenario.",
+                 "the calibrated posterior, the same one in every scenario, and each interval "
+                 "is a credible interval, the central {confidence:.0%} of the runs' values "
+                 "(more runs would estimate it better, not narrow it).",
 }
 """The summary's last sentence: which kind of interval it speaks of."""
 
@@ -367,7 +390,8 @@ def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.Dat
                         f"years beyond the play of chance (every {confidence:.0%} interval "
                         "includes zero)."])
         for i in rows:
-            out.append(_difference_sentence(i, diffs.loc[i], shares, share_rows, confidence))
+            out.append(_difference_sentence(i, diffs.loc[i], shares, share_rows,
+                                            interval_name(confidence, uncertainty)))
     over = display["overtaking"]
     first_pair = over[["power", "rival"]].drop_duplicates().head(1)
     if len(first_pair):
@@ -394,7 +418,7 @@ def summary_sentences(tables: dict[str, pd.DataFrame], display: dict[str, pd.Dat
             elif bool(r["changed"]):
                 out.append(_leader_change_sentence(int(i), r))
                 n += 1
-    out.append([INTERVAL_SENTENCES[uncertainty]])
+    out.append([INTERVAL_SENTENCES[uncertainty].format(confidence=confidence)])
     return out
 
 
