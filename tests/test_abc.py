@@ -270,6 +270,37 @@ def test_validate_runs_the_posterior_predictive_checks(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert 0 <= manifest["predictive_checks"]["ppc"]["share_inside"] <= 1
     assert "ppc.csv" in manifest["files"]
+    # the band with model discrepancy: never narrower, estimated out of sample for a backtest
+    flat = " ".join(text.split())
+    assert "With model discrepancy" in flat and "in sample" in flat and "out of sample" in flat
+    bt = manifest["predictive_checks"]["backtest_ppc"]["with_discrepancy"]
+    assert bt["in_sample"] is False and bt["estimated_on_years"] == [2015, 2021]
+    assert bt["sigma"] > 0 and bt["estimated_on_figures"] > 0
+    assert manifest["predictive_checks"]["ppc"]["with_discrepancy"]["in_sample"] is True
+    assert ((ppc.p95_disc - ppc.p05_disc) >= 0).all() and "share_disc" in series.columns
+
+
+def test_residual_scale_is_the_rms_log_error_of_the_median_over_point_figures():
+    targets = pd.DataFrame({"value": [1.0, 2.0, 4.0, 5.0], "bound": ["", "", "lower", ""]})
+    e = np.array([0.1, -0.3, 0.9, 0.2])  # ln(sourced / model); the bound is left out
+    model = targets["value"].to_numpy() / np.exp(e)
+    draws = np.vstack([model * 0.9, model, model * 1.1])  # median = model
+    sigma, n = P.residual_scale(draws, targets)
+    assert n == 3 and sigma == pytest.approx(np.sqrt(np.mean(e[[0, 1, 3]] ** 2)))
+    sigma, n = P.residual_scale(draws, targets, use=np.array([True, False, False, False]))
+    assert n == 1 and sigma == pytest.approx(0.1)
+    assert np.isnan(P.residual_scale(draws[:, :0], targets.iloc[:0])[0])
+
+
+def test_discrepancy_draws_are_seeded_lognormal_and_widen_the_band():
+    draws = np.full((4000, 3), 10.0)
+    a, b = P.with_discrepancy(draws, 0.2, 5), P.with_discrepancy(draws, 0.2, 5)
+    assert np.array_equal(a, b) and not np.array_equal(a, P.with_discrepancy(draws, 0.2, 6))
+    assert np.log(a / 10).std() == pytest.approx(0.2, rel=0.05)
+    assert np.array_equal(P.with_discrepancy(draws, 0.0, 5), draws)
+    targets = pd.DataFrame({"value": [10.0, 12.0, 13.0], "bound": ["", "", ""]})
+    assert P.coverage(draws, targets).inside.sum() == 1  # only the exact value
+    assert P.coverage(a, targets).inside.sum() == 3  # 13 = 10 e^0.26, inside 10 e^(±0.33)
 
 
 def test_without_a_posterior_the_check_is_skipped_in_one_line(tmp_path, capsys, monkeypatch):

@@ -13,6 +13,9 @@ import pandas as pd
 TARGET = 0.80
 """The share of sourced figures a calibrated model's 90% band should hold."""
 
+DISCREPANCY_STREAM = 0xD15C
+"""Mixed into the root seed for the discrepancy draws (never shared with a run's draws)."""
+
 
 def coverage(draws: np.ndarray, targets: pd.DataFrame, lo: float = 0.05,
              hi: float = 0.95) -> pd.DataFrame:
@@ -67,3 +70,51 @@ def by_series(table: pd.DataFrame) -> pd.DataFrame:
 def share_inside(table: pd.DataFrame) -> float:
     """Share of the figures inside the band (NaN for no figure)."""
     return float(table.inside.mean()) if len(table) else float("nan")
+
+
+# --------------------------------------------------------------------------- model discrepancy
+
+def point_figures(targets: pd.DataFrame) -> np.ndarray:
+    """Which figures are point values (not "more than"/"less than" bounds)."""
+    if "bound" not in targets:
+        return np.ones(len(targets), dtype=bool)
+    return targets["bound"].fillna("").to_numpy() == ""
+
+
+def residual_scale(draws: np.ndarray, targets: pd.DataFrame,
+                   use: np.ndarray | None = None) -> tuple[float, int]:
+    """The model's typical error on sourced figures: the RMS of ln(sourced / model median).
+
+    The median is over runs (each run its own posterior draw); bounds are left out, and so
+    are figures the runs did not simulate. One pooled scale for all series: a series has
+    too few figures in any span of years to estimate its own.
+
+    Args:
+        draws: (runs, figures) model values.
+        targets: The figures, one per column.
+        use: Which figures to estimate on (all point figures if None).
+
+    Returns:
+        (sigma, number of figures used); NaN and 0 when none can be used.
+    """
+    draws = np.atleast_2d(np.asarray(draws, dtype=float))
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(draws, axis=0) if draws.size else np.full(len(targets), np.nan)
+        e = np.log(targets["value"].to_numpy(float) / med)
+    ok = point_figures(targets) & np.isfinite(e)
+    if use is not None:
+        ok &= np.asarray(use, dtype=bool)
+    if not ok.any():
+        return float("nan"), 0
+    return float(np.sqrt(np.mean(e[ok] ** 2))), int(ok.sum())
+
+
+def with_discrepancy(draws: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """Each run's model values times exp(N(0, sigma^2)): the figure a source would publish.
+
+    The model-discrepancy term of a predictive band (the model's own error, which no
+    parameter draw removes): independent per run and figure, drawn from `seed` alone.
+    """
+    draws = np.atleast_2d(np.asarray(draws, dtype=float))
+    z = np.random.default_rng([seed, DISCREPANCY_STREAM]).standard_normal(draws.shape)
+    return draws * np.exp(sigma * z)

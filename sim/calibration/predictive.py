@@ -83,9 +83,18 @@ def posterior_check(posterior: Posterior, n: int, seed: int, backtest: bool = Fa
     `train_until`), every installed calibrated value is undone first, as the backtest
     calibration did, and only the figures after the training years are checked.
 
+    Besides the model's own band, the check reports the band with a model-discrepancy
+    term (`sim.analysis.predictive.with_discrepancy`): each run's value times
+    exp(N(0, sigma^2)), sigma the RMS log error of the model's median on the fitted figures
+    (`residual_scale`). For a backtest sigma comes from the training years only, so the
+    held-out check stays out of sample; on the whole history it is estimated on the
+    figures it checks (in sample, said as such).
+
     Returns:
-        `table` (per figure, `sim.analysis.predictive.coverage`), `series` (per series),
-        `share`, `n`, `skipped` (keys left out) and `years`.
+        `table` (per figure, `sim.analysis.predictive.coverage`, plus `p05_disc`,
+        `p95_disc`, `inside_disc`), `series` (per series), `share`, `n`, `skipped` (keys
+        left out), `years`, and `discrepancy` (`sigma`, `figures` and `years` it was
+        estimated on, `in_sample`, `series`, `share`).
 
     Raises:
         InputError: a backtest posterior whose file does not say its training years.
@@ -112,18 +121,29 @@ def posterior_check(posterior: Posterior, n: int, seed: int, backtest: bool = Fa
         reset = backtest_reset(scn)
         if reset:
             scn = scn.with_overrides(reset)
-        targets = targets[targets.year.astype(int) > until].reset_index(drop=True)
         first = until + 1
     draws, skipped = predictive_draws(scn, posterior, n, seed, target_tuples(targets),
                                       H.mirror_ratios())
-    table = P.coverage(draws, targets)
+    years = targets.year.astype(int).to_numpy()
+    check = years >= first
+    fitted = years <= int(posterior.meta.get("train_until", last)) if backtest else check
+    sigma, n_sigma = P.residual_scale(draws, targets, fitted)
+    checked = targets[check].reset_index(drop=True)
+    table = P.coverage(draws[:, check], checked)
+    noisy = P.coverage(P.with_discrepancy(draws[:, check], sigma, seed), checked)
+    table["p05_disc"], table["p95_disc"] = noisy["p05"], noisy["p95"]
+    table["inside_disc"] = noisy["inside"]
     return {"table": table, "series": P.by_series(table), "share": P.share_inside(table),
-            "n": n, "skipped": skipped, "years": (first, last)}
+            "n": n, "skipped": skipped, "years": (first, last),
+            "discrepancy": {"sigma": sigma, "figures": n_sigma,
+                            "years": (H.FIT_START, first - 1) if backtest else (first, last),
+                            "in_sample": not backtest,
+                            "series": P.by_series(noisy), "share": P.share_inside(noisy)}}
 
 
 def coverage_frame(check: dict) -> pd.DataFrame:
     """The per-figure table as written to a validate folder (sourced value and band)."""
     cols = ["series", "area", "partner", "year", "quarter", "value", "bound", "weight",
-            "p05", "p50", "p95", "inside", "source"]
+            "p05", "p50", "p95", "inside", "p05_disc", "p95_disc", "inside_disc", "source"]
     t = check["table"]
     return t[[c for c in cols if c in t.columns]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import textwrap
 from pathlib import Path
 
 from sim.cli.common import err, run_with_progress, save_figure
@@ -229,15 +230,24 @@ def write_predictive(checks: list[tuple[str, dict | str]], folder: Path) -> None
     for label, res in checks:
         if isinstance(res, dict):
             coverage_frame(res).to_csv(folder / f"{label}.csv", index=False, float_format="%.6g")
-            res["series"].to_csv(folder / f"{label}_series.csv", index=False,
-                                 float_format="%.4g")
+            disc = res["discrepancy"]["series"][["series", "inside", "share"]]
+            res["series"].merge(disc, on="series", suffixes=("", "_disc")).to_csv(
+                folder / f"{label}_series.csv", index=False, float_format="%.4g")
 
 
 def predictive_manifest(checks: list[tuple[str, dict | str]]) -> dict:
     """What the manifest records of each check."""
-    return {label: ({"share_inside": res["share"], "runs": res["n"], "posterior": res["path"],
-                     "figures": int(len(res["table"])), "skipped_keys": res["skipped"]}
-                    if isinstance(res, dict) else {"skipped": res}) for label, res in checks}
+    def one(res: dict) -> dict:
+        d = res["discrepancy"]
+        return {"share_inside": res["share"], "runs": res["n"], "posterior": res["path"],
+                "figures": int(len(res["table"])), "skipped_keys": res["skipped"],
+                "with_discrepancy": {"share_inside": d["share"], "sigma": d["sigma"],
+                                     "estimated_on_figures": d["figures"],
+                                     "estimated_on_years": list(d["years"]),
+                                     "in_sample": d["in_sample"]}}
+
+    return {label: one(res) if isinstance(res, dict) else {"skipped": res}
+            for label, res in checks}
 
 
 def print_predictive(checks: list[tuple[str, dict | str]]) -> None:
@@ -260,4 +270,17 @@ def print_predictive(checks: list[tuple[str, dict | str]]) -> None:
               f"target of {TARGET:.0%}")
         for line in res["skipped"]:
             print(f"  {line}")
-        print(_md_table(res["series"], ".2f"))
+        d = res["discrepancy"]
+        a, b = d["years"]
+        where = ("estimated on the same figures, in sample: near 90% by construction when "
+                 "errors are normal, so the line above is the check" if d["in_sample"] else
+                 f"estimated on the {d['figures']} figures of {a}-{b} before the held-out "
+                 f"years, so this stays out of sample")
+        print(textwrap.fill(
+            f"With model discrepancy (each run's value times exp(N(0, s^2)), s = "
+            f"{d['sigma']:.3f}, the RMS log error of the model's median; {where}): "
+            f"{int(round(d['share'] * len(t)))} of {len(t)} ({d['share']:.0%}) inside",
+            width=100, initial_indent="  ", subsequent_indent="    "))
+        series = res["series"].merge(d["series"][["series", "share"]], on="series",
+                                     suffixes=("", " with discrepancy"))
+        print(_md_table(series, ".2f"))
