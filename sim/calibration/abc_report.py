@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.calibration.abc import DISTANCE_VERSION, LIBRARY, AbcOutcome
-from sim.calibration.report import _md_table
+from sim.calibration.abc import CHECK_REPLICATIONS, DISTANCE_VERSION, LIBRARY, AbcOutcome
+from sim.calibration.report import _md_table, write_layer_lines
 from sim.scenario import history as H
 from sim.scenario.posterior import Posterior
 
@@ -220,26 +220,11 @@ def layer_text(outcome: AbcOutcome, values: dict[str, float], loss_after: float,
         entries[f.path] = (values[f.path], f"{tag}; prior {f.lo:g}-{f.hi:g}")
     world = outcome.scenario.world.name
     s = outcome.settings
-    lines = [
-        f"# Calibrated values for the {world} world, written by `greatgame calibrate "
-        "--method abc --install`.",
-        "# Do not edit by hand: rerun the calibration (docs/calibration.md). The baseline",
-        "# extends this file, so every scenario that extends the baseline uses these values.",
-        f"# Command: {command}",
+    return write_layer_lines(world, "--method abc --install", command, tag, entries, [
         f"# The weighted mean of the ABC posterior in {posterior_file} (its draws carry the",
         "# parameter uncertainty). Loss (weighted mean squared log error against sourced",
-        f"# history 2015-{s.train_until}, {8} runs with common seeds): {loss_after:.4f}, was "
-        f"{loss_before:.4f} uncalibrated.",
-        f"name: {world}_calibration",
-        "description: >-",
-        f"  {tag}. Values fitted to the sourced history in sim/data (sim/scenario/history.py) by "
-        "greatgame calibrate; extended by the baseline.",
-        f"world: {world}",
-        "set:",
-    ]
-    for path, (v, comment) in entries.items():
-        lines.append(f"  {path}: {v:.10g}  # {comment}" if comment else f"  {path}: {v:.10g}")
-    return "\n".join(lines) + "\n"
+        f"# history 2015-{s.train_until}, {CHECK_REPLICATIONS} runs with common seeds): "
+        f"{loss_after:.4f}, was {loss_before:.4f} uncalibrated."])
 
 
 # --------------------------------------------------------------------------- summary

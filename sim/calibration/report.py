@@ -444,17 +444,28 @@ def layer_text(outcome: C.Outcome, date: str, command: str,
         entries[f.path] = (v, f"{tag}; before {outcome.start.values[f.path]:.6g}; fit range "
                               f"{f.lo:g}-{f.hi:g}")
     world = outcome.scenario.world.name
-    lines = [
-        f"# Calibrated values for the {world} world, written by `greatgame calibrate "
-        "--install`.",
-        "# Do not edit by hand: rerun the calibration (docs/calibration.md). The baseline",
-        "# extends this file, so every scenario that extends the baseline uses these values.",
-        f"# Command: {command}",
+    return write_layer_lines(world, "--install", command, tag, entries, [
         f"# Loss (weighted mean squared log error against sourced history 2015-"
         f"{outcome.settings.train_until}): {after:.4f}, was {before:.4f} with the "
         "uncalibrated values (world file, vocabulary defaults).",
         f"# {outcome.settings.replications} replications per point (root seed "
-        f"{outcome.settings.seed}), {len(outcome.log.evals)} points evaluated.",
+        f"{outcome.settings.seed}), {len(outcome.log.evals)} points evaluated."])
+
+
+def write_layer_lines(world: str, options: str, command: str, tag: str,
+                      entries: dict[str, tuple[float, str]], header: list[str]) -> str:
+    """The text of a calibrated layer: the shared header, `header` lines, then the entries.
+
+    Both calibration methods write their layer with it (`options`: the install options
+    named in the first line; `tag`: the layer's description).
+    """
+    lines = [
+        f"# Calibrated values for the {world} world, written by `greatgame calibrate "
+        f"{options}`.",
+        "# Do not edit by hand: rerun the calibration (docs/calibration.md). The baseline",
+        "# extends this file, so every scenario that extends the baseline uses these values.",
+        f"# Command: {command}",
+        *header,
         f"name: {world}_calibration",
         "description: >-",
         f"  {tag}. Values fitted to the sourced history in sim/data (sim/scenario/history.py) by "
