@@ -370,7 +370,7 @@ def test_compare_report_says_which_intervals_and_how_wide(tmp_path, post_file, c
     assert set(pd.read_csv(out / "shares.csv")["interval"]) == {"randomness+posterior"}
     w = pd.read_csv(out / "interval_widths.csv")
     assert list(w["uncertainty"]) == ["posterior", "none"] and list(w["shown"]) == [True, False]
-    assert list(w["kind"]) == ["95% credible interval (the central 95% of the runs)",
+    assert list(w["kind"]) == ["95% credible interval, the central 95% of the runs",
                                "95% confidence interval of the mean"]
     # with draws the shown interval is the central range of the runs themselves
     assert w.loc[0, "mean_width_pp"] == w.loc[0, "range_width_pp"]  # 2016: before the war

@@ -249,7 +249,7 @@ def interval_widths(g: Gathered, diffs: pd.DataFrame, reference: str, quarter: s
     frame = pd.DataFrame(rows)
     frame["n_differences"] = frame["n_differences"].astype("Int64")
     for col in ("mean_width_pp", "range_width_pp"):
-        frame[col] = [round_value(v, "mean_width_pp") for v in frame[col]]
+        frame[col] = [round_value(v, col) for v in frame[col]]
     return frame
 
 
@@ -262,7 +262,8 @@ def widths_text(c: Comparison) -> str:
     if w is None or w.empty:
         return c.gathered.uncertainty.label
     own = w.iloc[0]
-    text = (f"{own['kind']} over {len(c.gathered.seeds)} paired runs, "
+    text = (f"{interval_name(c.confidence, own['uncertainty'])}s over "
+            f"{len(c.gathered.seeds)} paired runs, "
             f"{own['interval']}; the headline differences ({own['n_differences']} regional "
             f"differences in {own['quarter']}) are on average "
             f"{fmt(own['mean_width_pp'], 'mean_width_pp')} points wide")
@@ -271,8 +272,9 @@ def widths_text(c: Comparison) -> str:
         text += (f", {fmt(other['mean_width_pp'], 'mean_width_pp')} points with "
                  f"{other['interval']} ({other['kind']}). Like for like, the central "
                  f"{c.confidence:.0%} of the runs' differences spans "
-                 f"{fmt(own['range_width_pp'], 'mean_width_pp')} points {SHORT[own['uncertainty']]}"
-                 f" and {fmt(other['range_width_pp'], 'mean_width_pp')} "
+                 f"{fmt(own['range_width_pp'], 'range_width_pp')} points "
+                 f"{SHORT[own['uncertainty']]} and "
+                 f"{fmt(other['range_width_pp'], 'range_width_pp')} "
                  f"{SHORT[other['uncertainty']]}")
     elif c.gathered.uncertainty.posterior is None:
         text += " (no posterior is installed for this world, so parameter uncertainty is " \

@@ -28,7 +28,7 @@ DECIMALS: dict[str, int] = {
     "runs_pct": 0, "leader_share_pct": 1, "runner_up_share_pct": 1, "margin_pp": 1,
     "runs_led_pct": 0, "tilt_before_pct": 1, "tilt_after_pct": 1, "tilt_change_pp": 1,
     "n": 0, "n_runs": 0, "n_overtake": 0, "ahead_at_start": 0, "ahead_at_end": 0,
-    "n_differences": 0, "mean_width_pp": 2, "n_draws": 0, "effective_draws": 1,
+    "n_differences": 0, "mean_width_pp": 2, "range_width_pp": 2, "n_draws": 0, "effective_draws": 1,
 }
 """Decimals of each displayed number column; score terms (`*_before`, ...) have 3."""
 
@@ -218,11 +218,11 @@ def interval_name(confidence: float, uncertainty: str = "none", long: bool = Fal
     """What an interval is called in a sentence, a heading or a legend.
 
     `95% CI` / `95% credible interval`; long: `95% confidence interval of the mean` /
-    `95% credible interval (the central 95% of the runs)`.
+    `95% credible interval, the central 95% of the runs`.
     """
     if INTERVAL_OF_MODE[uncertainty] == "runs":
         return (f"{confidence:.0%} credible interval" + (
-            f" (the central {confidence:.0%} of the runs)" if long else ""))
+            f", the central {confidence:.0%} of the runs" if long else ""))
     return f"{confidence:.0%} confidence interval of the mean" if long else f"{confidence:.0%} CI"
 
 
