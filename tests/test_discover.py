@@ -238,6 +238,9 @@ def test_parameters_are_put_in_words_by_rule():
     assert parameter_label("other.toward.kazakhstan.debt") == \
         "debt between the rest of the world and Kazakhstan"
     assert parameter_label("params.some_weight") == "the some_weight parameter"
+    assert parameter_label("params.w_security") == \
+        "the weight of the security-ties channel in influence"  # its documentation's words
+    assert parameter_label("params.tilt_speed") == "the tilt_speed parameter"  # not a noun
     assert parameter_label(effect) == "effect 1 of some_event"
     assert parameter_label(effect, {effect: ("powers.us.attention", "scale")}) == \
         "the factor some_event applies to the US's attention"

@@ -484,7 +484,10 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
     out = tmp_path / "sw"
     base = ["sweep", str(f), "--out", str(out), "--executor", "serial"]
     assert main([*base, "--posterior", str(post_file)]) == 0
-    assert "model randomness and parameter uncertainty" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "model randomness and parameter uncertainty" in said.out
+    # three replications: every point runs the same three draws, and the sweep says so
+    assert "every point runs the same 3 posterior draws" in " ".join(said.err.split())
     m = json.loads((out / "manifest.json").read_text())
     assert m["uncertainty"]["mode"] == "posterior"
     assert m["uncertainty"]["swept_over_drawn"] == [PARAM]

@@ -423,8 +423,30 @@ def target_label(path: str) -> str:
         every = "every power" if p[0] == "powers" else "every state"
         return f"{possessive(_place(p[1], every))} {_words(p[2])}"
     if len(p) == 2 and p[0] == "params":
-        return f"the {p[1]} parameter"
+        return param_phrase(p[1])
     return path
+
+
+def param_phrase(name: str, longest: int = 60) -> str:
+    """A model parameter in words: the first clause of its documentation, when it names it.
+
+    `w_security` -> "the weight of the security-ties channel in influence". A parameter
+    the vocabulary does not know, whose documentation does not start with a noun phrase
+    (`NOUN_PHRASES`), or whose first clause is longer than `longest` characters, reads
+    "the <name> parameter".
+    """
+    field_ = Params.model_fields.get(name)
+    doc = (field_.description or "") if field_ is not None else ""
+    clause = re.split(r"\.(?:\s|$)|;|:", doc, maxsplit=1)[0].strip()
+    if not clause.startswith(NOUN_PHRASES) or len(clause) > longest:
+        return f"the {name} parameter"
+    return "the " + clause[0].lower() + clause[1:]
+
+
+NOUN_PHRASES = ("Weight of", "Elasticity of", "Yearly", "Quarterly", "Share of",
+                "Logit temperature of", "Standard deviation of", "Project risk per")
+"""How a parameter's documentation starts when its first clause names it (the rest read
+"the <name> parameter")."""
 
 
 def parameter_label(path: str, effects: Mapping[str, tuple[str, str]] | None = None) -> str:

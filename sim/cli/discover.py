@@ -196,9 +196,9 @@ def _print(sweep, cond, found, labels, effects, text, out, seconds) -> None:
     top = ", ".join(f"{labels.get(r.parameter, r.parameter)} {r.score:.2f}"
                     for r in found.scores.head(5).itertuples())
     print(textwrap.fill(f"feature scores (extra trees, sum to 1): {top}", width=100,
-                        subsequent_indent="  "))
+                        break_on_hyphens=False, subsequent_indent="  "))
     print()
-    print(textwrap.fill(text, width=100))
+    print(textwrap.fill(text, width=100, break_on_hyphens=False))
     print()
     print(f"results: {out}")
     print(f"took {seconds:.1f} s")

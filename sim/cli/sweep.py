@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,9 +100,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
           f"executor {args.executor}, engine {args.engine}{draws}; all runs need "
           f"{cost.describe()}", file=sys.stderr)
+    if unc.drawn and plan.replications < FEW_DRAWS:
+        r = plan.replications
+        sets = "one plausible parameter set" if r == 1 else f"{r} plausible parameter sets"
+        print(textwrap.fill(
+            f"note: with {r} replication{'s' if r != 1 else ''} per point every point runs "
+            f"the same {'posterior draw' if r == 1 else f'{r} posterior draws'} (replication r "
+            "takes draw r "
+            f"at every point), so the sweep shows {sets}, "
+            "not the posterior's spread: use more replications for that, or --uncertainty "
+            "none for the calibrated point values", width=100), file=sys.stderr)
     with _locked(out):
         return _sweep_locked(plan, out, args, started)
 
+
+FEW_DRAWS = 10
+"""Below this many replications, a sweep with posterior draws says it covers only that many
+parameter sets."""
 
 MAX_POINT_LINES = 8
 """Up to this many parameter points, the sweep chart draws one line per point; beyond, it

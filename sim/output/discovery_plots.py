@@ -152,7 +152,7 @@ def plot_box(limits: pd.DataFrame, labels: Mapping[str, str], title: str, *,
     rows = limits.iloc[::-1].reset_index(drop=True)
     fmt = fmt or (lambda _name, v: f"{v:.3g}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.75 * max(len(rows), 1) + 1.8))
+        _, ax = plt.subplots(figsize=(10, 0.75 * max(len(rows), 2) + 1.8))
     for i, r in rows.iterrows():
         name = r["parameter"]
         ax.barh(i, 1.0, left=0.0, height=0.55, color="#e6e6e6", zorder=1)
