@@ -515,6 +515,48 @@ def test_sweep_with_draws_swept_value_wins_and_modes_never_mix(tmp_path, post_fi
     _one_line_error(capsys, "holds a different sweep", "it holds runs with posterior draws")
 
 
+def test_a_sweep_with_draws_by_run_gives_every_point_its_own_draw(tmp_path, post_file, capsys):
+    """`posterior_draws: by_run`: run (p, r) takes draw p x R + r, the same in every
+    scenario; the point's value still wins; it is another sweep than by_replication."""
+    from sim.runs.sweep import load_sweep, with_uncertainty
+    from sim.scenario.sweepfile import load_sweep_file
+
+    f = tmp_path / "by_run.yaml"
+    f.write_text(SWEEP.replace("replications: 3", "replications: 2")
+                 + "posterior_draws: by_run\n")
+    out = tmp_path / "sw"
+    assert main(["sweep", str(f), "--out", str(out), "--executor", "processes", "--workers",
+                 "2", "--posterior", str(post_file)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "each run its own posterior draw" in err and "the same 2 posterior draws" not in err
+    m = json.loads((out / "manifest.json").read_text())
+    sets = load_posterior(post_file).overrides(4, 5)  # 2 points x 2 replications
+    assert [(d["point"], d["replication"]) for d in m["draws"]] == [(0, 0), (0, 1), (1, 0),
+                                                                    (1, 1)]
+    assert [d["parameters"] for d in m["draws"]] == sets
+    assert "by_run" in m["uncertainty"]["combination"]
+    df = load_sweep(out)
+    scn = load_scenario("baseline").with_end("2015Q4")
+    for point, rep in ((0, 1), (1, 0)):  # two runs, two different draws, as run alone
+        r = df[(df["scenario"] == "baseline") & (df["point"] == point)
+               & (df["replication"] == rep)]
+        draw = sets[point * 2 + rep] | {PARAM: SWEPT[point]}
+        alone = shares_frame(simulate([scn.with_overrides(draw)], [int(r["seed"].iloc[0])],
+                                      engine="mesa"))
+        key = ["quarter", "area", "power"]
+        both = r.astype({k: str for k in key}).merge(alone, on=key, suffixes=("", "_alone"))
+        assert len(both) == len(alone) and np.allclose(both["share"], both["share_alone"],
+                                                       rtol=0, atol=1e-12)
+    by_rep = tmp_path / "by_rep.yaml"
+    by_rep.write_text(SWEEP.replace("replications: 3", "replications: 2"))
+    drawn = choose_uncertainty("posterior", post_file, ["central_asia"])
+    assert (with_uncertainty(load_sweep_file(f), drawn).identity_hash()
+            != with_uncertainty(load_sweep_file(by_rep), drawn).identity_hash())
+    # without draws the key changes nothing: the same sweep
+    assert (with_uncertainty(load_sweep_file(f), Uncertainty()).identity_hash()
+            == with_uncertainty(load_sweep_file(by_rep), Uncertainty()).identity_hash())
+
+
 def test_sweep_identity_without_draws_is_unchanged():
     from sim.runs.sweep import with_uncertainty
     from sim.scenario.sweepfile import load_sweep_file, sweeps_dir

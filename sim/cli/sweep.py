@@ -94,13 +94,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(plan.out)
     started = time.time()
     cost = _check_request(plan, out, args)
-    draws = (f"; replication r runs posterior draw r from {unc.path} (a swept parameter "
-             "wins over its draw)" if unc.drawn else "; no posterior draws")
+    draws = (f"; {'each run its own' if plan.draws_by_run else 'replication r runs'} "
+             f"posterior draw{'' if plan.draws_by_run else ' r'} from {unc.path} (a swept "
+             "parameter wins over its draw)" if unc.drawn else "; no posterior draws")
     print(f"sweep {plan.name}: {len(plan.scenario_paths)} scenario(s) x {len(plan.points)} "
           f"point(s) x {plan.replications} replication(s) = {plan.n_runs} runs; "
           f"executor {args.executor}, engine {args.engine}{draws}; all runs need "
           f"{cost.describe()}", file=sys.stderr)
-    if unc.drawn and plan.replications < FEW_DRAWS:
+    if unc.drawn and not plan.draws_by_run and plan.replications < FEW_DRAWS:
         r = plan.replications
         sets = "one plausible parameter set" if r == 1 else f"{r} plausible parameter sets"
         print(textwrap.fill(
@@ -108,8 +109,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"the same {'posterior draw' if r == 1 else f'{r} posterior draws'} (replication r "
             "takes draw r "
             f"at every point), so the sweep shows {sets}, "
-            "not the posterior's spread: use more replications for that, or --uncertainty "
-            "none for the calibrated point values", width=100), file=sys.stderr)
+            "not the posterior's spread: use more replications or posterior_draws: by_run "
+            "for that, or --uncertainty none for the calibrated point values", width=100),
+            file=sys.stderr)
     with _locked(out):
         return _sweep_locked(plan, out, args, started)
 

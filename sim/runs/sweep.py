@@ -238,7 +238,9 @@ def with_uncertainty(plan: SweepPlan, uncertainty: Uncertainty) -> SweepPlan:
     """The plan with posterior draws (or without), checked against every scenario.
 
     Replication r runs row r of `Posterior.sample(replications, root_seed)` at every point
-    and in every scenario, with the seed it has without draws; a swept parameter wins over
+    and in every scenario (with `draws_by_run`, run (p, r) row p x replications + r of
+    `Posterior.sample(points x replications, root_seed)`), with the seed it has without
+    draws; a swept parameter wins over
     the draw for the same attribute (it is applied after it); keys naming an event a
     scenario lacks are skipped for that scenario. The mode and the posterior's hash are
     part of the sweep's identity, so a sweep folder never mixes runs with and without
@@ -253,7 +255,7 @@ def with_uncertainty(plan: SweepPlan, uncertainty: Uncertainty) -> SweepPlan:
         return replace(plan, uncertainty={"mode": "none", "interval": uncertainty.label},
                        draw_names=(), draw_values=None)
     post = uncertainty.posterior
-    values = post.sample(plan.replications, plan.root_seed)
+    values = post.sample(plan.n_draws, plan.root_seed)
     unique = [dict(zip(post.names, map(float, row), strict=True))
               for row in np.unique(values, axis=0)]
     skipped = {}
@@ -264,9 +266,12 @@ def with_uncertainty(plan: SweepPlan, uncertainty: Uncertainty) -> SweepPlan:
     swept = sorted(set(plan.parameters) & set(post.names))
     record = uncertainty.record() | {
         "skipped": skipped, "swept_over_drawn": swept,
-        "combination": "replication r runs posterior draw r at every point and in every "
-                       "scenario; the point's own parameter values are applied after the "
-                       "draw, so a swept parameter wins over the draw for the same key"}
+        "combination": ("run (point p, replication r) runs posterior draw p x replications "
+                        "+ r (posterior_draws: by_run), the same in every scenario"
+                        if plan.draws_by_run else
+                        "replication r runs posterior draw r at every point and in every "
+                        "scenario") + "; the point's own parameter values are applied after "
+                       "the draw, so a swept parameter wins over the draw for the same key"}
     return replace(plan, uncertainty=record, draw_names=tuple(post.names), draw_values=values)
 
 
@@ -438,7 +443,7 @@ def _execute_locked(plan, out, executor, n_workers, asked, scheduler, resume, en
 
     def task(chunk, local: bool):
         points = {p: plan.points[p] for p in sorted({r.point for r in chunk})}
-        draws = ({r: plan.draw(r) for r in sorted({s.replication for s in chunk})}
+        draws = ({(s.point, s.replication): plan.draw(s.replication, s.point) for s in chunk}
                  if plan.draw_values is not None else None)
         return ChunkTask(plan.scenario_paths, plan.end, plan.parameters, points,
                          plan.outcomes, chunk, engine, str(out.resolve()) if local else None,

@@ -217,9 +217,12 @@ def write_manifest(plan: SweepPlan, out: Path, outcome: SweepOutcome, started: f
         "seed_rule": "SeedSequence(root_seed, spawn_key=(point, replication)); the same "
                      "seed for a replication in every scenario",
         "uncertainty": plan.uncertainty,
-        "draws": ([{"replication": r, "parameters": plan.draw(r)}
-                   for r in range(plan.replications)]
-                  if plan.draw_values is not None and plan.replications <= DRAWS_LISTED
+        "draws": (([{"point": p, "replication": r, "parameters": plan.draw(r, p)}
+                    for p in range(len(plan.points)) for r in range(plan.replications)]
+                   if plan.draws_by_run else
+                   [{"replication": r, "parameters": plan.draw(r)}
+                    for r in range(plan.replications)])
+                  if plan.draw_values is not None and plan.n_draws <= DRAWS_LISTED
                   else None),
         "runs_total": plan.n_runs,
         "runs_done": len(recs),

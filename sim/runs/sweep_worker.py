@@ -50,9 +50,10 @@ class ChunkTask:
     runs: tuple[RunSpec, ...]
     engine: str = "mesa"
     out: str | None = None  # if set, the worker writes the chunk's part into this folder
-    draws: Mapping[int, dict[str, float]] | None = None
-    """Posterior parameter sets by replication (None: no draws); the point's own values
-    are applied after the draw, so a swept parameter wins (`sim.runs.runner.replicate`)."""
+    draws: Mapping[tuple[int, int], dict[str, float]] | None = None
+    """Posterior parameter sets by (point, replication) (None: no draws); the point's own
+    values are applied after the draw, so a swept parameter wins
+    (`sim.runs.runner.replicate`)."""
 
 
 
@@ -182,7 +183,7 @@ def run_chunk(task: ChunkTask, sink: Callable[[pa.RecordBatch], None] | None = N
     for spec in task.runs:                          # share a scenario
         t0 = time.perf_counter()
         try:
-            draw = task.draws[spec.replication] if task.draws is not None else {}
+            draw = task.draws[(spec.point, spec.replication)] if task.draws is not None else {}
             key = (spec.scenario, spec.point, spec.replication if draw else -1)
             if key not in variants:
                 scn = load_cached(task.scenario_paths[spec.scenario], task.end)

@@ -78,6 +78,10 @@ class SweepFile(BaseModel):
     end: str | None = None
     out: str | None = None
     chunk_size: int | None = Field(None, ge=1, le=100_000)
+    posterior_draws: Literal["by_replication", "by_run"] = "by_replication"
+    """With posterior draws: `by_replication`, replication r runs draw r at every point (the
+    points stay paired); `by_run`, every point and replication its own draw (the same in
+    every scenario), so a one-run-per-point sweep spreads over the posterior."""
 
     @field_validator("end")
     @classmethod
@@ -248,15 +252,27 @@ class SweepPlan:
     `sim.runs.sweep.with_uncertainty`, never by the sweep file."""
     draw_names: tuple[str, ...] = ()
     draw_values: Any = field(default=None, compare=False)
-    """With posterior draws, a (replications, len(draw_names)) array: row r is replication
-    r's parameter set at every point and in every scenario."""
+    """With posterior draws, an (n_draws, len(draw_names)) array: row r is replication r's
+    parameter set at every point and in every scenario, or with `draws_by_run` row
+    point x replications + r is that run's (`draw_index`)."""
+    draws_by_run: bool = False
+    """The sweep file's `posterior_draws: by_run`: each point and replication its own draw."""
 
-    def draw(self, replication: int) -> dict[str, float]:
-        """Replication r's posterior parameter set (empty without posterior draws)."""
+    @property
+    def n_draws(self) -> int:
+        """Parameter sets a sweep with posterior draws needs."""
+        return self.replications * (len(self.points) if self.draws_by_run else 1)
+
+    def draw_index(self, replication: int, point: int = 0) -> int:
+        """Which row of `draw_values` a run takes."""
+        return point * self.replications + replication if self.draws_by_run else replication
+
+    def draw(self, replication: int, point: int = 0) -> dict[str, float]:
+        """A run's posterior parameter set (empty without posterior draws)."""
         if self.draw_values is None:
             return {}
-        return dict(zip(self.draw_names, map(float, self.draw_values[replication]),
-                        strict=True))
+        row = self.draw_values[self.draw_index(replication, point)]
+        return dict(zip(self.draw_names, map(float, row), strict=True))
 
     @property
     def n_runs(self) -> int:
@@ -286,7 +302,8 @@ class SweepPlan:
             "end": self.end,
             "seed_by_point": self.seed_by_point,
         } | ({"uncertainty": {"mode": "posterior",
-                              "posterior_sha256": self.uncertainty["posterior"]["sha256"]}}
+                              "posterior_sha256": self.uncertainty["posterior"]["sha256"]}
+              | ({"posterior_draws": "by_run"} if self.draws_by_run else {})}
              if self.uncertainty.get("mode") == "posterior" else {})
 
     def identity_hash(self) -> str:
@@ -432,6 +449,7 @@ def load_sweep_file(path: str | Path, *, replications: int | None = None,
         chunk_size=spec.chunk_size,
         file_hash=hashlib.sha256(p.read_bytes()).hexdigest(),
         ranges=ranges,
+        draws_by_run=spec.posterior_draws == "by_run",
     )
 
 
