@@ -38,6 +38,30 @@ def test_packaging_ships_the_template_and_the_new_dependencies():
     assert (ROOT / "sim" / "output" / "templates" / "report.html.j2").is_file()
 
 
+def test_every_data_file_in_the_package_ships_with_a_normal_install():
+    """`pip install .` (not -e) copies only what package-data names: every non-Python file
+    under sim/ must match a pattern of its package (the installed posterior once did not,
+    so a normal install ran without parameter uncertainty)."""
+    from fnmatch import fnmatch
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = meta["tool"]["setuptools"]["package-data"]
+    files = [p for p in (ROOT / "sim").rglob("*")
+             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    assert any(p.name == "central_asia_posterior.csv" for p in files)
+    missing = []
+    for f in files:
+        shipped = False
+        for package, globs in patterns.items():
+            base = ROOT.joinpath(*package.split("."))
+            if base in f.parents and any(fnmatch(f.relative_to(base).as_posix(), g)
+                                         for g in globs):
+                shipped = True
+        if not shipped:
+            missing.append(f.relative_to(ROOT).as_posix())
+    assert not missing, f"not in package-data: {missing}"
+
+
 def test_readme_starts_with_the_demo():
     text = (ROOT / "README.md").read_text()
     quick = text[text.index("## Quick start"):]
