@@ -427,6 +427,12 @@ def target_label(path: str) -> str:
     return path
 
 
+NOUN_PHRASES = ("Weight of", "Elasticity of", "Yearly", "Quarterly", "Share of",
+                "Logit temperature of", "Standard deviation of", "Project risk per")
+"""How a parameter's documentation starts when its first clause names it (the rest read
+"the <name> parameter")."""
+
+
 def param_phrase(name: str, longest: int = 60) -> str:
     """A model parameter in words: the first clause of its documentation, when it names it.
 
@@ -441,12 +447,6 @@ def param_phrase(name: str, longest: int = 60) -> str:
     if not clause.startswith(NOUN_PHRASES) or len(clause) > longest:
         return f"the {name} parameter"
     return "the " + clause[0].lower() + clause[1:]
-
-
-NOUN_PHRASES = ("Weight of", "Elasticity of", "Yearly", "Quarterly", "Share of",
-                "Logit temperature of", "Standard deviation of", "Project risk per")
-"""How a parameter's documentation starts when its first clause names it (the rest read
-"the <name> parameter")."""
 
 
 def parameter_label(path: str, effects: Mapping[str, tuple[str, str]] | None = None) -> str:

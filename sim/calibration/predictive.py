@@ -92,9 +92,9 @@ def posterior_check(posterior: Posterior, n: int, seed: int, backtest: bool = Fa
 
     Returns:
         `table` (per figure, `sim.analysis.predictive.coverage`, plus `p05_disc`,
-        `p95_disc`, `inside_disc`), `series` (per series), `share`, `n`, `skipped` (keys
-        left out), `years`, and `discrepancy` (`sigma`, `figures` and `years` it was
-        estimated on, `in_sample`, `series`, `share`).
+        `p95_disc`, `inside_disc`), `series` (per series, plus `inside_disc` and
+        `share_disc`), `share`, `n`, `skipped` (keys left out), `years`, and `discrepancy`
+        (`sigma`, `figures` and `years` it was estimated on, `in_sample`, `share`).
 
     Raises:
         InputError: a backtest posterior whose file does not say its training years.
@@ -126,19 +126,19 @@ def posterior_check(posterior: Posterior, n: int, seed: int, backtest: bool = Fa
                                       H.mirror_ratios())
     years = targets.year.astype(int).to_numpy()
     check = years >= first
-    fitted = years <= int(posterior.meta.get("train_until", last)) if backtest else check
-    sigma, n_sigma = P.residual_scale(draws, targets, fitted)
+    sigma, n_sigma = P.residual_scale(draws, targets, years < first if backtest else check)
     checked = targets[check].reset_index(drop=True)
     table = P.coverage(draws[:, check], checked)
     noisy = P.coverage(P.with_discrepancy(draws[:, check], sigma, seed), checked)
     table["p05_disc"], table["p95_disc"] = noisy["p05"], noisy["p95"]
     table["inside_disc"] = noisy["inside"]
-    return {"table": table, "series": P.by_series(table), "share": P.share_inside(table),
+    series = P.by_series(table).merge(P.by_series(noisy)[["series", "inside", "share"]],
+                                      on="series", suffixes=("", "_disc"))
+    return {"table": table, "series": series, "share": P.share_inside(table),
             "n": n, "skipped": skipped, "years": (first, last),
             "discrepancy": {"sigma": sigma, "figures": n_sigma,
                             "years": (H.FIT_START, first - 1) if backtest else (first, last),
-                            "in_sample": not backtest,
-                            "series": P.by_series(noisy), "share": P.share_inside(noisy)}}
+                            "in_sample": not backtest, "share": P.share_inside(noisy)}}
 
 
 def coverage_frame(check: dict) -> pd.DataFrame:

@@ -230,9 +230,8 @@ def write_predictive(checks: list[tuple[str, dict | str]], folder: Path) -> None
     for label, res in checks:
         if isinstance(res, dict):
             coverage_frame(res).to_csv(folder / f"{label}.csv", index=False, float_format="%.6g")
-            disc = res["discrepancy"]["series"][["series", "inside", "share"]]
-            res["series"].merge(disc, on="series", suffixes=("", "_disc")).to_csv(
-                folder / f"{label}_series.csv", index=False, float_format="%.4g")
+            res["series"].to_csv(folder / f"{label}_series.csv", index=False,
+                                 float_format="%.4g")
 
 
 def predictive_manifest(checks: list[tuple[str, dict | str]]) -> dict:
@@ -281,6 +280,5 @@ def print_predictive(checks: list[tuple[str, dict | str]]) -> None:
             f"{d['sigma']:.3f}, the RMS log error of the model's median; {where}): "
             f"{int(round(d['share'] * len(t)))} of {len(t)} ({d['share']:.0%}) inside",
             width=100, initial_indent="  ", subsequent_indent="    "))
-        series = res["series"].merge(d["series"][["series", "share"]], on="series",
-                                     suffixes=("", " with discrepancy"))
-        print(_md_table(series, ".2f"))
+        print(_md_table(res["series"].drop(columns="inside_disc").rename(
+            columns={"share_disc": "share with discrepancy"}), ".2f"))

@@ -104,14 +104,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if unc.drawn and not plan.draws_by_run and plan.replications < FEW_DRAWS:
         r = plan.replications
         sets = "one plausible parameter set" if r == 1 else f"{r} plausible parameter sets"
+        same = "posterior draw" if r == 1 else f"{r} posterior draws"
         print(textwrap.fill(
             f"note: with {r} replication{'s' if r != 1 else ''} per point every point runs "
-            f"the same {'posterior draw' if r == 1 else f'{r} posterior draws'} (replication r "
-            "takes draw r "
-            f"at every point), so the sweep shows {sets}, "
-            "not the posterior's spread: use more replications or posterior_draws: by_run "
-            "for that, or --uncertainty none for the calibrated point values", width=100),
-            file=sys.stderr)
+            f"the same {same} (replication r takes draw r at every point), so the sweep "
+            f"shows {sets}, not the posterior's spread: use more replications or "
+            "posterior_draws: by_run for that, or --uncertainty none for the calibrated "
+            "point values", width=100), file=sys.stderr)
     with _locked(out):
         return _sweep_locked(plan, out, args, started)
 

@@ -237,9 +237,9 @@ def interval_widths(g: Gathered, diffs: pd.DataFrame, reference: str, quarter: s
         return C.paired_differences(shares, reference, confidence, quarters=[quarter],
                                     interval=mode)
 
-    own_shares = g.result.shares[g.result.shares["quarter"] == quarter]
-    rows.append(row(unc.mode, unc.label, True, "the runs of this report", diffs,
-                    diffs_of(own_shares, "runs")))
+    own_range = (diffs if INTERVAL_OF_MODE[unc.mode] == "runs" else
+                 diffs_of(g.result.shares[g.result.shares["quarter"] == quarter], "runs"))
+    rows.append(row(unc.mode, unc.label, True, "the runs of this report", diffs, own_range))
     other = unc.other()
     if g.counterpart is not None and other is not None:
         twin = g.counterpart[g.counterpart["quarter"] == quarter]
@@ -254,6 +254,7 @@ def interval_widths(g: Gathered, diffs: pd.DataFrame, reference: str, quarter: s
 
 
 SHORT = {"none": "with model randomness only", "posterior": "with posterior draws"}
+"""Each uncertainty mode in a few words, for the terminal's comparison of widths."""
 
 
 def widths_text(c: Comparison) -> str:
